@@ -1,0 +1,234 @@
+"""Interpolation threshold, test-error peak and regimes of a double-descent curve.
+
+Pure numpy on host arrays: analysis runs after training, on the stacked curves a sweep returns. Every
+location is read off the seed-mean curves; non-finite entries (diverged members) are dropped, never imputed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+DEFAULT_MIN_RISE = 0.005  # half a percentage point of error
+PEAK_WINDOW = 4.0  # the peak is looked for within this factor of the interpolation threshold
+
+Point = dict[str, float]  # {"x": location, "error": seed-mean error there}
+
+
+@dataclasses.dataclass(frozen=True)
+class DoubleDescentReport:
+    """What `analyze` found. Locations are values of `x`; errors are seed means.
+
+    Attributes:
+      interpolation_threshold: smallest x whose mean train error is <= train_tolerance; None if none is.
+      threshold_reached: whether `interpolation_threshold` exists.
+      test_error_peak: {"x", "error"}: the test-error peak (rule in `analyze`); None without test data.
+      under_min: {"x", "error"}: lowest mean test error at x strictly below the peak; None if no such x.
+      over_min: {"x", "error"}: lowest mean test error at x strictly above the peak; None if no such x.
+      overparameterized_regime: {"start", "end"}: the x range past both the threshold and the peak;
+        None without a threshold or when no x lies past both.
+      double_descent: whether the peak rises above both minima by more than the noise (rule in `analyze`).
+      n_seeds: rows S of the error arrays (1 for 1-D input).
+      n_excluded: non-finite entries dropped, counted over train_error and test_error together.
+      train_tolerance: the tolerance used for the threshold.
+      min_rise: the smallest rise that counts as a peak.
+      notes: human-readable findings, including why a quantity is missing.
+    """
+
+    interpolation_threshold: float | None
+    threshold_reached: bool
+    test_error_peak: Point | None
+    under_min: Point | None
+    over_min: Point | None
+    overparameterized_regime: dict[str, float] | None
+    double_descent: bool
+    n_seeds: int
+    n_excluded: int
+    train_tolerance: float
+    min_rise: float
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the report as plain Python types (JSON-serializable; None stays None)."""
+        report = dataclasses.asdict(self)  # asdict copies the nested dicts, so callers cannot mutate self
+        report["notes"] = list(self.notes)
+        return report
+
+
+def seed_mean_and_error(errors: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Seed mean and its standard error, ignoring non-finite entries.
+
+    Args:
+      errors: shape (K,) or (S, K), S seeds.
+
+    Returns:
+      (mean, stderr), each of shape (K,). mean is NaN where a column has no finite entry; stderr is
+      std(ddof=1) / sqrt(count) where a column has >= 2 finite entries, else 0.
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim == 1:
+        errors = errors[None]
+    if errors.ndim != 2:
+        raise ValueError(f"errors must have shape (K,) or (S, K), got {errors.shape}")
+    # Masked sums instead of np.nanmean/nanstd: those warn on all-NaN columns, which are expected here.
+    finite = np.isfinite(errors)
+    count = finite.sum(axis=0)
+    safe_count = np.maximum(count, 1)
+    mean = np.where(finite, errors, 0.0).sum(axis=0) / safe_count
+    squares = np.where(finite, errors - mean, 0.0) ** 2
+    std = np.sqrt(squares.sum(axis=0) / np.maximum(count - 1, 1))
+    stderr = np.where(count >= 2, std / np.sqrt(safe_count), 0.0)
+    return np.where(count > 0, mean, np.nan), stderr
+
+
+def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
+            train_tolerance: float = 0.01, min_rise: float | None = None) -> DoubleDescentReport:
+    """Finds the interpolation threshold and the test-error peak, and decides whether there is double descent.
+
+    Rules, all on seed-mean curves and over the x where the mean is finite:
+      * threshold: the smallest x with mean train error <= `train_tolerance`.
+      * peak: candidates are the x in [threshold / 4, threshold * 4], or every x without a threshold. A
+        candidate's descent is min(error - lowest error left of it, error - lowest error right of it) on the
+        whole curve; the peak is the candidate with the largest positive descent (a local maximum, or an
+        edge of the window), or the highest candidate if no descent is positive.
+      * under_min / over_min: the lowest mean test error strictly left / right of the peak.
+      * overparameterized_regime: from the first x that is >= threshold and > peak x, to max(x).
+      * double_descent: peak - under_min > noise and peak - over_min > noise, each side with its own
+        noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)); with one seed, noise = min_rise.
+
+    Args:
+      x: shape (K,), positive and strictly ascending (width, number of features, n_train, ...).
+      train_error: shape (K,) or (S, K) over S seeds; NaN (or inf) marks a diverged member.
+      test_error: same shape as train_error.
+      train_tolerance: mean train error at or below which a model counts as interpolating.
+      min_rise: the smallest rise that counts as a peak; None means DEFAULT_MIN_RISE.
+
+    Returns:
+      A DoubleDescentReport.
+    """
+    x, train, test = check_curves(x, train_error, test_error)
+    min_rise = DEFAULT_MIN_RISE if min_rise is None else float(min_rise)
+    if train_tolerance < 0 or min_rise < 0:
+        raise ValueError(f"train_tolerance and min_rise must be >= 0, got {train_tolerance} and {min_rise}")
+    train_mean, _ = seed_mean_and_error(train)
+    test_mean, test_stderr = seed_mean_and_error(test)
+    n_excluded = int(np.sum(~np.isfinite(train)) + np.sum(~np.isfinite(test)))
+    notes = []
+    if n_excluded == train.size + test.size:
+        notes.append(f"no data: all {n_excluded} entries are non-finite")
+    elif n_excluded:
+        notes.append(f"excluded {n_excluded} non-finite entries (diverged members)")
+        for name, mean in (("train", train_mean), ("test", test_mean)):
+            if np.isnan(mean).any():
+                missing = ", ".join(f"{v:g}" for v in x[np.isnan(mean)])
+                notes.append(f"no finite {name} error at x=[{missing}]")
+
+    threshold = _interpolation_threshold(x, train_mean, train_tolerance, notes)
+    peak = _peak_index(x, test_mean, threshold)
+    under = over = regime = None
+    if peak is None:
+        notes.append("no test-error peak: no finite test error" + ("" if threshold is None else " near the threshold"))
+    else:
+        notes.append(f"test error peaks at x={x[peak]:g} (error {test_mean[peak]:.4g})")
+        under = _argmin_where(test_mean, x < x[peak])
+        over = _argmin_where(test_mean, x > x[peak])
+    if threshold is not None:
+        past = np.flatnonzero((x >= threshold) & (x > (-np.inf if peak is None else x[peak])))
+        regime = {"start": float(x[past[0]]), "end": float(x[-1])} if past.size else None
+    double_descent = False
+    if peak is not None:
+        double_descent = _is_double_descent(x, test_mean, test_stderr, peak, under, over, min_rise, notes)
+    return DoubleDescentReport(
+        interpolation_threshold=threshold,
+        threshold_reached=threshold is not None,
+        test_error_peak=_point(x, test_mean, peak),
+        under_min=_point(x, test_mean, under),
+        over_min=_point(x, test_mean, over),
+        overparameterized_regime=regime,
+        double_descent=double_descent,
+        n_seeds=train.shape[0],
+        n_excluded=n_excluded,
+        train_tolerance=float(train_tolerance),
+        min_rise=min_rise,
+        notes=tuple(notes),
+    )
+
+
+def check_curves(x: ArrayLike, train_error: ArrayLike,
+                 test_error: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validates curves and returns (x, train_error, test_error) as float arrays, errors of shape (S, K)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x must be a non-empty 1-D array, got shape {x.shape}")
+    bad = np.flatnonzero(~(np.isfinite(x) & (x > 0)))
+    if bad.size:
+        raise ValueError(f"x must be positive and finite, got x[{bad[0]}]={x[bad[0]]:g}")
+    bad = np.flatnonzero(np.diff(x) <= 0)
+    if bad.size:
+        i = bad[0] + 1
+        raise ValueError(f"x must be strictly ascending, got x[{i}]={x[i]:g} after x[{i - 1}]={x[i - 1]:g}")
+    train, test = np.asarray(train_error, dtype=float), np.asarray(test_error, dtype=float)
+    for name, errors in (("train_error", train), ("test_error", test)):
+        if errors.ndim not in (1, 2) or errors.shape[-1] != x.size:
+            raise ValueError(f"{name} must have shape (K,) or (S, K) with K=len(x)={x.size}, got {errors.shape}")
+    if train.shape != test.shape:
+        raise ValueError(f"train_error and test_error shapes disagree: {train.shape} vs {test.shape}")
+    return x, np.atleast_2d(train), np.atleast_2d(test)
+
+
+def _interpolation_threshold(x, train_mean, tolerance, notes) -> float | None:
+    reached = np.flatnonzero(train_mean <= tolerance)  # NaN compares False, so missing x never count
+    if reached.size:
+        i = reached[0]
+        notes.append(f"interpolation threshold at x={x[i]:g} (train error {train_mean[i]:.4g} <= {tolerance:g})")
+        return float(x[i])
+    i = _argmin_where(train_mean, np.ones(x.shape, bool))
+    if i is None:
+        notes.append("interpolation threshold unknown: no finite train error")
+    else:
+        notes.append(f"train error never reached {tolerance:g} (min {train_mean[i]:.4g} at x={x[i]:g})")
+    return None
+
+
+def _peak_index(x, test_mean, threshold) -> int | None:
+    finite = np.isfinite(test_mean)
+    window = finite
+    if threshold is not None:
+        window = finite & (x >= threshold / PEAK_WINDOW) & (x <= threshold * PEAK_WINDOW)
+    candidates = np.flatnonzero(window)
+    if not candidates.size:
+        return None
+    # Missing points become +inf so they can never be the minimum on either side.
+    y = np.where(finite, test_mean, np.inf)
+    left_min = np.concatenate([[np.inf], np.minimum.accumulate(y)[:-1]])
+    right_min = np.concatenate([np.minimum.accumulate(y[::-1])[::-1][1:], [np.inf]])
+    # The smaller of the two descents is exactly what the double-descent test weighs against the noise.
+    descent = test_mean[candidates] - np.maximum(left_min, right_min)[candidates]
+    if descent.max() > 0:
+        return int(candidates[np.argmax(descent)])
+    return int(candidates[np.argmax(test_mean[candidates])])
+
+
+def _is_double_descent(x, mean, stderr, peak, under, over, min_rise, notes) -> bool:
+    if under is None or over is None:
+        notes.append(f"no double descent: no x {'below' if under is None else 'above'} the peak at x={x[peak]:g}")
+        return False
+    rises = [mean[peak] - mean[i] for i in (under, over)]
+    noises = [max(min_rise, 2 * float(np.hypot(stderr[peak], stderr[i]))) for i in (under, over)]
+    found = bool(rises[0] > noises[0] and rises[1] > noises[1])
+    notes.append(f"{'double descent' if found else 'no double descent'}: the peak is {rises[0]:.4g} above the "
+                 f"under-parameterized min (noise {noises[0]:.4g}) and {rises[1]:.4g} above the "
+                 f"over-parameterized min (noise {noises[1]:.4g})")
+    return found
+
+
+def _argmin_where(values, mask) -> int | None:
+    candidates = np.flatnonzero(mask & np.isfinite(values))
+    return int(candidates[np.argmin(values[candidates])]) if candidates.size else None
+
+
+def _point(x, mean, i) -> Point | None:
+    return None if i is None else {"x": float(x[i]), "error": float(mean[i])}
+

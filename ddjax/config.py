@@ -1,0 +1,205 @@
+"""Typed experiment config: defaults, `--set KEY=VALUE` overrides and validation with clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Any
+
+DATASETS = ("mnist1d", "gaussian")
+MODELS = ("mlp", "random_relu_features", "random_fourier_features")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+LOSSES = ("cross_entropy", "squared")
+MODES = ("vmap", "serial")
+AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message is one line naming the value and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One sweep: data, model family, optimizer, and the grid of named axes.
+
+    Axis fields (`width`, `seed`, `label_noise`, `n_train`, `learning_rate`) are tuples; the sweep trains every
+    point of their cartesian grid.
+    """
+
+    # Data.
+    dataset: str = "mnist1d"
+    n_samples: int = 5000  # Generated samples, split into train and test.
+    train_fraction: float = 0.8
+    input_dim: int = 40  # gaussian only; mnist1d is always 40.
+    n_classes: int = 10  # gaussian only; mnist1d is always 10.
+    teacher_noise: float = 0.0  # gaussian only: std of noise on the teacher's logits.
+    data_seed: int = 0
+    # Sweep axes.
+    width: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    seed: tuple[int, ...] = (0,)
+    label_noise: tuple[float, ...] = (0.0,)
+    n_train: tuple[int, ...] = (1000,)
+    learning_rate: tuple[float, ...] = (1e-3,)
+    # Model.
+    model: str = "mlp"
+    depth: int = 1  # Hidden layers of the MLP.
+    # Training.
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    batch_size: int = 128  # 0 means full batch.
+    steps: int = 1000
+    loss: str = "cross_entropy"
+    n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
+    n_chunks: int = 20  # Progress and checkpoint granularity.
+    mode: str = "vmap"
+    # Analysis.
+    train_tolerance: float = 0.01
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _field_type(name: str) -> Any:
+    return typing.get_type_hints(Config)[name]
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a comma-separated list of {typing.get_args(tp)[0].__name__}"
+    return tp.__name__
+
+
+def _parse_scalar(text: str, tp: type, key: str) -> Any:
+    text = text.strip()
+    try:
+        if tp is bool:
+            if text.lower() in ("true", "1", "yes"):
+                return True
+            if text.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if tp is int:
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        return tp(text)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{key}={text!r}: expected {tp.__name__}") from None
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parses the string `text` into the type of config field `key`."""
+    if key not in FIELDS:
+        raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(FIELDS)}")
+    tp = _field_type(key)
+    if typing.get_origin(tp) is tuple:
+        items = [item for item in text.strip().strip("[]()").split(",") if item.strip()]
+        return tuple(_parse_scalar(item, typing.get_args(tp)[0], key) for item in items)
+    return _parse_scalar(text, tp, key)
+
+
+def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Applies `KEY=VALUE` strings (as given to `--set`) and validates the result."""
+    changes = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"malformed --set {item!r}: expected KEY=VALUE")
+        changes[key.strip()] = parse_value(key.strip(), text)
+    return replace(config, **changes)
+
+
+def replace(config: Config, **changes: Any) -> Config:
+    """Like `dataclasses.replace`, but unknown keys and bad values raise `ConfigError`."""
+    for key in changes:
+        if key not in FIELDS:
+            raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(FIELDS)}")
+    for key, value in changes.items():
+        tp = _field_type(key)
+        if typing.get_origin(tp) is tuple and not isinstance(value, (tuple, list)):
+            changes[key] = (value,)
+        elif typing.get_origin(tp) is tuple:
+            changes[key] = tuple(value)
+    return validate(dataclasses.replace(config, **changes))
+
+
+def _check_type(key: str, value: Any) -> None:
+    tp = _field_type(key)
+    element = typing.get_args(tp)[0] if typing.get_origin(tp) is tuple else tp
+    values = value if typing.get_origin(tp) is tuple else (value,)
+    if typing.get_origin(tp) is tuple and not isinstance(value, tuple):
+        raise ConfigError(f"{key}={value!r}: expected {_type_name(tp)}")
+    for item in values:
+        ok = isinstance(item, element) and not (element is int and isinstance(item, bool))
+        if element is float and isinstance(item, int) and not isinstance(item, bool):
+            ok = True
+        if not ok:
+            raise ConfigError(f"{key}={value!r}: expected {_type_name(tp)}")
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def validate(config: Config) -> Config:
+    """Returns `config` unchanged if every value is allowed, else raises `ConfigError`."""
+    for key in FIELDS:
+        _check_type(key, getattr(config, key))
+    c = config
+    for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
+                         ("loss", LOSSES), ("mode", MODES)):
+        _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
+    for axis in AXES:
+        values = getattr(c, axis)
+        _require(len(values) > 0, axis, values, "at least one value")
+        _require(len(set(values)) == len(values), axis, values, "no duplicate values")
+    _require(all(w >= 1 for w in c.width), "width", c.width, "integers >= 1")
+    _require(all(0 <= p < 1 for p in c.label_noise), "label_noise", c.label_noise, "fractions in [0, 1)")
+    _require(all(math.isfinite(r) and r > 0 for r in c.learning_rate), "learning_rate", c.learning_rate,
+             "finite numbers > 0")
+    _require(all(s >= 0 for s in c.seed), "seed", c.seed, "integers >= 0")
+    _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
+    _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
+    n_available = n_train_available(c)
+    _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
+             f"integers in [1, {n_available}] (the training split of n_samples={c.n_samples})")
+    _require(c.batch_size >= 0, "batch_size", c.batch_size, "an integer >= 0 (0 means full batch)")
+    _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
+             f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
+    _require(c.steps >= 1, "steps", c.steps, "an integer >= 1")
+    _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
+    _require(c.n_chunks >= 1, "n_chunks", c.n_chunks, "an integer >= 1")
+    _require(c.depth >= 1, "depth", c.depth, "an integer >= 1")
+    _require(c.input_dim >= 1, "input_dim", c.input_dim, "an integer >= 1")
+    _require(c.n_classes >= 2, "n_classes", c.n_classes, "an integer >= 2")
+    _require(math.isfinite(c.momentum) and 0 <= c.momentum < 1, "momentum", c.momentum, "a number in [0, 1)")
+    _require(math.isfinite(c.teacher_noise) and c.teacher_noise >= 0, "teacher_noise", c.teacher_noise,
+             "a finite number >= 0")
+    _require(0 <= c.train_tolerance < 1, "train_tolerance", c.train_tolerance, "a number in [0, 1)")
+    _require(c.data_seed >= 0, "data_seed", c.data_seed, "an integer >= 0")
+    return config
+
+
+def n_train_available(config: Config) -> int:
+    """Size of the generated training split (mnist1d makes n_samples // 10 samples of each class)."""
+    n_total = config.n_samples // 10 * 10 if config.dataset == "mnist1d" else config.n_samples
+    return int(n_total * config.train_fraction)
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """JSON-ready dict of the config (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def geometric_widths(smallest: int, largest: int, count: int) -> tuple[int, ...]:
+    """`count` distinct integers spaced geometrically from `smallest` to `largest`."""
+    widths: list[int] = []
+    ratio = (largest / smallest) ** (1 / max(count - 1, 1))
+    for i in range(count):
+        w = int(round(smallest * ratio**i))
+        widths.append(max(w, widths[-1] + 1) if widths else w)
+    return tuple(widths)
+

@@ -1,0 +1,96 @@
+"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher), label noise and subsampling."""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import NamedTuple
+
+import numpy as np
+
+from ddjax.config import Config
+
+
+class Dataset(NamedTuple):
+    """A classification data set as host numpy arrays (float32 inputs, int32 labels)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+
+@functools.lru_cache(maxsize=4)
+def make_mnist1d(n_samples: int, train_fraction: float, seed: int) -> Dataset:
+    """MNIST-1D (Greydanus 2020) generated with `mnist1d.data.make_dataset`, never downloaded.
+
+    `make_dataset` seeds the global `random` and `numpy.random` generators; their state is restored afterwards so
+    that generating data has no side effect on the caller.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.train_split, args.seed = n_samples, train_fraction, seed
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    return Dataset(data["x"].astype(np.float32), data["y"].astype(np.int32),
+                   data["x_test"].astype(np.float32), data["y_test"].astype(np.int32), 10)
+
+
+def make_gaussian(n_samples: int, train_fraction: float, input_dim: int, n_classes: int, teacher_noise: float,
+                  seed: int) -> Dataset:
+    """Isotropic Gaussian inputs labelled by a random linear teacher: y = argmax(x @ W + noise)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_samples, input_dim)).astype(np.float32)
+    teacher = rng.standard_normal((input_dim, n_classes)) / np.sqrt(input_dim)
+    logits = x @ teacher + teacher_noise * rng.standard_normal((n_samples, n_classes))
+    y = logits.argmax(axis=1).astype(np.int32)
+    split = int(n_samples * train_fraction)
+    return Dataset(x[:split], y[:split], x[split:], y[split:], n_classes)
+
+
+def load_dataset(config: Config) -> Dataset:
+    """The data set named by `config.dataset`."""
+    if config.dataset == "mnist1d":
+        return make_mnist1d(config.n_samples, config.train_fraction, config.data_seed)
+    return make_gaussian(config.n_samples, config.train_fraction, config.input_dim, config.n_classes,
+                         config.teacher_noise, config.data_seed)
+
+
+def corrupt_labels(labels: np.ndarray, fraction: float, n_classes: int, seed: int) -> np.ndarray:
+    """Replaces exactly round(fraction * n) labels, chosen at random, by a uniformly drawn *incorrect* class.
+
+    Args:
+      labels: int array of shape (n,).
+      fraction: in [0, 1).
+      n_classes: number of classes (>= 2).
+      seed: the same seed gives the same corruption.
+
+    Returns:
+      A new array; `labels` is not modified.
+    """
+    rng = np.random.default_rng(seed)
+    n_flip = int(round(fraction * len(labels)))
+    flipped = rng.choice(len(labels), size=n_flip, replace=False)
+    # Adding an offset in [1, n_classes) modulo n_classes never returns the true class.
+    offsets = rng.integers(1, n_classes, size=n_flip)
+    noisy = np.array(labels, copy=True)
+    noisy[flipped] = (noisy[flipped] + offsets) % n_classes
+    return noisy
+
+
+def member_labels(dataset: Dataset, n_train: int, label_noise: float, seed: int, data_seed: int) -> np.ndarray:
+    """Training labels of one member: the first `n_train` samples, corrupted once, padded to the full split.
+
+    The corruption depends on (data_seed, seed, n_train, label_noise) only, so members that differ only in width
+    train on identical labels. Entries past `n_train` keep their clean labels and are never used for training.
+    """
+    labels = dataset.y_train.copy()
+    noise_seed = [data_seed, seed, n_train, int(round(label_noise * 1e6))]
+    labels[:n_train] = corrupt_labels(labels[:n_train], label_noise, dataset.n_classes, noise_seed)
+    return labels

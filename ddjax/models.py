@@ -1,0 +1,123 @@
+"""Width-parameterized model families, written for ONE member on ONE example.
+
+A member has a true `width` and is stored padded to `max_width` (the widest member it shares a program with):
+padded units have zero weights and are masked after the activation, so they receive exactly zero gradient and a
+member's outputs do not depend on `max_width`. Initial values are drawn on the host at the member's true width
+from its seed and then zero-padded, so a padded member starts exactly where the same member built alone starts
+(and no random-number kernels need compiling).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = Any  # A pytree of arrays.
+
+
+class ModelFamily(NamedTuple):
+    """`init(seed, width, max_width, input_dim, n_classes) -> params`; `apply(params, width, x) -> logits`.
+
+    `init` returns host (numpy float32) arrays padded to `max_width`. In `apply`, `width` may be a traced integer
+    and `x` is one example of shape (input_dim,); it returns logits of shape (n_classes,).
+    """
+
+    init: Callable[..., Params]
+    apply: Callable[[Params, Any, jax.Array], jax.Array]
+
+
+def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape: tuple[int, int],
+                  std: float) -> np.ndarray:
+    """A `shape` block of N(0, std^2) draws in the top-left corner of zeros of `padded_shape`."""
+    out = np.zeros(padded_shape, np.float32)
+    out[: shape[0], : shape[1]] = rng.standard_normal(shape) * std
+    return out
+
+
+def unit_mask(width: Any, max_width: int) -> jax.Array:
+    """1.0 for the member's `width` real units, 0.0 for padding."""
+    return (jnp.arange(max_width) < width).astype(jnp.float32)
+
+
+def _layer(rng, fan_in, shape, padded_shape, gain):
+    return {"w": padded_normal(rng, shape, padded_shape, np.sqrt(gain / fan_in)),
+            "b": np.zeros(padded_shape[1], np.float32)}
+
+
+def mlp(depth: int) -> ModelFamily:
+    """ReLU MLP with `depth` hidden layers of the member's width (He init, LeCun init for the output layer).
+
+    Fan-in of every layer after the first is the member's true width, never the padded width.
+    """
+
+    def init(seed, width, max_width, input_dim, n_classes):
+        rng = np.random.default_rng([seed, depth])
+        hidden = [_layer(rng, input_dim, (input_dim, width), (input_dim, max_width), 2.0)]
+        hidden += [_layer(rng, width, (width, width), (max_width, max_width), 2.0) for _ in range(depth - 1)]
+        out = _layer(rng, width, (width, n_classes), (max_width, n_classes), 1.0)
+        return {"hidden": hidden, "out": out}
+
+    def apply(params, width, x):
+        mask = unit_mask(width, params["out"]["w"].shape[0])
+        h = x
+        for layer in params["hidden"]:
+            # Mask after the activation so padded units get exactly zero gradient, whatever their weights.
+            h = jax.nn.relu(h @ layer["w"] + layer["b"]) * mask
+        return h @ params["out"]["w"] + params["out"]["b"]
+
+    return ModelFamily(init, apply)
+
+
+def random_features(feature_map: str) -> ModelFamily:
+    """Fixed random first layer (not trained), trained linear read-out initialised at zero.
+
+    `feature_map` is "relu" (ReLU of Gaussian projections) or "fourier" (sqrt(2) cos of Gaussian projections plus
+    uniform phases). Features are scaled by 1/sqrt(width) so the read-out's scale does not grow with width; from
+    a zero init, gradient descent on squared loss converges to the minimum-norm least-squares read-out.
+    """
+
+    def init(seed, width, max_width, input_dim, n_classes):
+        rng = np.random.default_rng([seed, 0])
+        projection = padded_normal(rng, (input_dim, width), (input_dim, max_width), 1 / np.sqrt(input_dim))
+        phase = np.zeros(max_width, np.float32)
+        if feature_map == "fourier":
+            phase[:width] = rng.uniform(0, 2 * np.pi, width)
+        return {"features": {"w": projection, "b": phase},
+                "out": {"w": np.zeros((max_width, n_classes), np.float32), "b": np.zeros(n_classes, np.float32)}}
+
+    def apply(params, width, x):
+        max_width = params["out"]["w"].shape[0]
+        features = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
+        z = x @ features["w"] + features["b"]
+        h = jax.nn.relu(z) if feature_map == "relu" else jnp.sqrt(2.0) * jnp.cos(z)
+        h = h * unit_mask(width, max_width) / jnp.sqrt(jnp.maximum(width, 1))
+        return h @ params["out"]["w"] + params["out"]["b"]
+
+    return ModelFamily(init, apply)
+
+
+def get_model(name: str, *, depth: int = 1) -> ModelFamily:
+    """The model family called `name` (see `ddjax.config.MODELS`)."""
+    if name == "mlp":
+        return mlp(depth)
+    if name == "random_relu_features":
+        return random_features("relu")
+    if name == "random_fourier_features":
+        return random_features("fourier")
+    raise ValueError(f"unknown model {name!r}; allowed: mlp, random_relu_features, random_fourier_features")
+
+
+def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+    """Multiply-accumulates of one forward pass of one example through a member of `width`."""
+    hidden = (depth - 1) * width * width if name == "mlp" else 0
+    return input_dim * width + hidden + width * n_classes
+
+
+def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+    """Trainable parameters of one member of true `width`."""
+    if name == "mlp":
+        return width * (input_dim + 1) + (depth - 1) * width * (width + 1) + n_classes * (width + 1)
+    return n_classes * (width + 1)

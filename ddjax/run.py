@@ -1,0 +1,52 @@
+"""Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import pathlib
+import sys
+
+from ddjax.config import MODES, ConfigError, apply_overrides
+from ddjax.experiment import DEFAULT_EXPERIMENT, available_experiments, experiment_config, run_experiment, summary
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # One line and exit code 2, like every other bad input.
+        self.exit(2, f"error: {message}\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _Parser(prog="python -m ddjax.run", description="Train a double-descent sweep and analyse it.")
+    parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
+                        help=f"module in experiments/ or a path to one, optionally NAME:VARIANT "
+                             f"(available: {', '.join(available_experiments())})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set width=1,2,4 --set steps=500")
+    parser.add_argument("--out", help="output folder (default runs/<experiment>-<timestamp>)")
+    parser.add_argument("--mode", choices=MODES, help="vmap (one program) or serial (one member at a time)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    name, _, variant = args.experiment.partition(":")
+    try:
+        config = experiment_config(name, variant or "default")
+        overrides = args.overrides + ([f"mode={args.mode}"] if args.mode else [])
+        config = apply_overrides(config, overrides)
+        stem = pathlib.Path(name).stem + (f"-{variant}" if variant else "")
+        out = args.out or f"runs/{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        report = run_experiment(config, out, name=stem, force=args.force, progress=not args.no_progress)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    print(f"wrote {out}/: config.json curves.npz report.json curves.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

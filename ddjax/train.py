@@ -1,0 +1,266 @@
+"""The one-program trainer: members stacked with vmap, steps in `lax.scan`, evaluation at log-spaced steps.
+
+Everything here is written for one member (`member_step`, `member_eval`); `Program` lifts it over a stacked
+member axis with `jax.vmap` (or leaves it alone in serial mode) and runs any number of groups of members, each
+padded to its own width, inside a single jitted chunk of steps. The Python loop in `train` only walks chunks, so
+training can be checkpointed and resumed at chunk boundaries.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ddjax.models import ModelFamily, Params
+
+CURVES = ("train_error", "test_error", "train_loss", "test_loss")
+
+
+class Members(NamedTuple):
+    """What distinguishes members of one group; every field has a leading member axis when stacked."""
+
+    width: jax.Array  # int32: true width.
+    n_train: jax.Array  # int32: the member trains on the first n_train samples.
+    learning_rate: jax.Array  # float32
+    seed: jax.Array  # uint32: batch order (members with the same seed draw the same batches).
+    labels: jax.Array  # int32 [N]: the member's (noisy) training labels.
+
+
+class SharedData(NamedTuple):
+    """Device-resident data shared by all members: batches are index gathers into it."""
+
+    x_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+
+
+class MemberState(NamedTuple):
+    """Training state of one member (stacked: a leading member axis on every leaf)."""
+
+    params: Params
+    opt_state: Any
+    diverged_step: jax.Array  # int32: -1 while finite, else the step whose update went non-finite.
+    curves: dict[str, jax.Array]  # name -> float32 [n_eval_steps]
+
+
+class TrainSpec(NamedTuple):
+    """The static description of how every member trains."""
+
+    model: ModelFamily
+    optimizer: str
+    momentum: float
+    loss: str
+    batch_size: int  # 0 means full batch.
+    steps: int
+    eval_steps: tuple[int, ...]  # Ascending; 0 is the initial evaluation.
+    chunk_steps: int
+    input_dim: int
+    n_classes: int
+
+
+def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
+    """Step 0 plus up to `n_evals` distinct log-spaced steps in [1, steps], always including `steps`."""
+    spaced = np.unique(np.round(np.geomspace(1, steps, n_evals)).astype(int))
+    return (0, *sorted(set(spaced.tolist()) | {steps}))
+
+
+def make_optimizer(name: str, learning_rate: Any, momentum: float) -> optax.GradientTransformation:
+    """SGD, SGD with momentum or Adam, with the learning rate held in the state (so it may differ per member)."""
+    if name == "sgd":
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate)
+    if name == "momentum":
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate, momentum=momentum)
+    if name == "adam":
+        return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+    raise ValueError(f"unknown optimizer {name!r}; allowed: sgd, momentum, adam")
+
+
+def example_losses(logits: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
+    """Per-example loss: softmax cross-entropy, or half the squared distance to the one-hot label."""
+    if loss == "cross_entropy":
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1])
+    return 0.5 * jnp.sum((logits - one_hot) ** 2, axis=-1)
+
+
+def _logits(spec: TrainSpec, params, width, x):
+    return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
+
+
+def batch_indices(seed: jax.Array, step: jax.Array, batch_size: int, n: jax.Array) -> jax.Array:
+    """`batch_size` indices drawn uniformly (with replacement) from [0, n), a pure function of (seed, step).
+
+    A counter-based integer hash (murmur3's finalizer) instead of `jax.random`: its kernels compile in a fraction
+    of the time threefry's do, which matters when every distinct width compiles its own serial program.
+    """
+    def mix(h):
+        h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
+        h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
+        return h ^ (h >> 16)
+
+    base = mix(jnp.asarray(seed, jnp.uint32) * jnp.uint32(0x9E3779B9) + mix(jnp.asarray(step, jnp.uint32) + 1))
+    bits = mix(base ^ (jnp.arange(batch_size, dtype=jnp.uint32) * jnp.uint32(0x27D4EB2F) + 1))
+    return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
+
+
+def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
+    """Initial training state of one member from its (padded) initial parameters."""
+    opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
+    curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, jnp.float32) for name in CURVES}
+    return MemberState(params, opt_state, jnp.int32(-1), curves)
+
+
+def member_step(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, step) -> MemberState:
+    """One optimizer step of one member; a member whose update goes non-finite stops updating."""
+    n_total = data.x_train.shape[0]
+    if spec.batch_size:
+        index = batch_indices(member.seed, step, spec.batch_size, member.n_train)
+        x, y = data.x_train[index], member.labels[index]
+        weights = jnp.full(spec.batch_size, 1.0 / spec.batch_size)
+    else:
+        x, y = data.x_train, member.labels
+        weights = (jnp.arange(n_total) < member.n_train) / member.n_train
+
+    def batch_loss(params):
+        return jnp.sum(weights * example_losses(_logits(spec, params, member.width, x), y, spec.loss))
+
+    loss, grads = jax.value_and_grad(batch_loss)(state.params)
+    optimizer = make_optimizer(spec.optimizer, 0.0, spec.momentum)  # The real rate lives in opt_state.
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    finite = jnp.isfinite(loss)
+    for leaf in jax.tree.leaves(params):
+        finite &= jnp.all(jnp.isfinite(leaf))
+    alive = state.diverged_step < 0
+    keep_new = finite & alive
+    params, opt_state = jax.tree.map(lambda new, old: jnp.where(keep_new, new, old),
+                                     (params, opt_state), (state.params, state.opt_state))
+    diverged_step = jnp.where(alive & ~finite, step, state.diverged_step).astype(jnp.int32)
+    return MemberState(params, opt_state, diverged_step, state.curves)
+
+
+def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData) -> dict[str, jax.Array]:
+    """Error and mean loss of one member on its own training labels and on the clean test set."""
+    train_logits = _logits(spec, params, member.width, data.x_train)
+    in_train = (jnp.arange(data.x_train.shape[0]) < member.n_train) / member.n_train
+    test_logits = _logits(spec, params, member.width, data.x_test)
+    return {
+        "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
+        "train_loss": jnp.sum(in_train * example_losses(train_logits, member.labels, spec.loss)),
+        "test_error": jnp.mean(test_logits.argmax(-1) != data.y_test),
+        "test_loss": jnp.mean(example_losses(test_logits, data.y_test, spec.loss)),
+    }
+
+
+def member_record(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, index) -> MemberState:
+    """Writes the member's current evaluation into column `index` of its curves (NaN once diverged)."""
+    values = member_eval(spec, state.params, member, data)
+    diverged = state.diverged_step >= 0
+    curves = {k: state.curves[k].at[index].set(jnp.where(diverged, jnp.nan, values[k])) for k in CURVES}
+    return state._replace(curves=curves)
+
+
+class Program(NamedTuple):
+    """Jitted init and chunk functions for a tuple of member groups; `trace_count()` counts chunk traces."""
+
+    init: Callable[[tuple[Params, ...], tuple[Members, ...]], tuple[MemberState, ...]]
+    run_chunk: Callable[[tuple[MemberState, ...], tuple[Members, ...], SharedData, Any], tuple[MemberState, ...]]
+    trace_count: Callable[[], int]
+    executables: dict  # Compiled `run_chunk`, keyed by the shapes and dtypes of its arguments.
+
+    def compiled_chunk(self, *args):
+        """The compiled `run_chunk` for these arguments' shapes, compiling (and tracing) only on first use."""
+        signature = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
+        if signature not in self.executables:
+            self.executables[signature] = self.run_chunk.lower(*args).compile()
+        return self.executables[signature]
+
+
+def build_program(spec: TrainSpec, *, batched: bool = True) -> Program:
+    """Compile-once functions that train a tuple of member groups side by side.
+
+    With `batched=True` each group's fields carry a leading member axis and the member functions are vmapped;
+    with `batched=False` (serial mode) each group is a single member without that axis. A chunk runs steps
+    `start .. start + chunk_steps - 1`; step t first records the evaluation "after t steps" if t is an eval step,
+    then (if t < steps) applies update t, so `steps + 1` loop steps complete a run.
+    """
+    lift = jax.vmap if batched else (lambda f, **_: f)
+    eval_steps = jnp.asarray(spec.eval_steps)
+    traces = [0]
+
+    def init(params, groups):
+        return tuple(lift(functools.partial(member_init, spec))(p, m) for p, m in zip(params, groups))
+
+    def run_chunk(states, groups, data, start):
+        traces[0] += 1
+        step_fn = lift(functools.partial(member_step, spec), in_axes=(0, 0, None, None))
+        record_fn = lift(functools.partial(member_record, spec), in_axes=(0, 0, None, None))
+
+        def body(states, step):
+            index = jnp.searchsorted(eval_steps, step)
+            is_eval = eval_steps[jnp.minimum(index, len(spec.eval_steps) - 1)] == step
+            new_states = []
+            for state, members in zip(states, groups):
+                # Predicates are shared by all members, so these conds stay real branches under vmap.
+                state = jax.lax.cond(is_eval, lambda s: record_fn(s, members, data, index), lambda s: s, state)
+                state = jax.lax.cond(step < spec.steps, lambda s: step_fn(s, members, data, step),
+                                     lambda s: s, state)
+                new_states.append(state)
+            return tuple(new_states), None
+
+        states, _ = jax.lax.scan(body, states, start + jnp.arange(spec.chunk_steps))
+        return states
+
+    # CPU buffers cannot be donated; asking would only print a warning.
+    donate = () if jax.default_backend() == "cpu" else (0,)
+    return Program(jax.jit(init), jax.jit(run_chunk, donate_argnums=donate), lambda: traces[0], {})
+
+
+class TrainOutcome(NamedTuple):
+    """Final states of every group plus timings."""
+
+    states: tuple[MemberState, ...]
+    compile_seconds: float
+    run_seconds: float
+
+
+def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, groups: tuple[Members, ...],
+          data: SharedData, *, states: tuple[MemberState, ...] | None = None, start_step: int = 0,
+          on_chunk: Callable[[int, tuple[MemberState, ...]], None] | None = None,
+          progress: Any = None) -> TrainOutcome:
+    """Runs `program` from `start_step` to the end, chunk by chunk, from `states` or from initial `params`.
+
+    Args:
+      on_chunk: called as on_chunk(next_step, states) after every chunk, e.g. to checkpoint.
+      progress: a tqdm-like bar to advance by the steps of each chunk, or None.
+    """
+    t0 = time.perf_counter()
+    if states is None:
+        states = program.init(params, groups)
+    start = jnp.int32(start_step)
+    run_chunk = program.compiled_chunk(states, groups, data, start)
+    jax.block_until_ready(states)
+    compile_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for chunk_start in range(start_step, spec.steps + 1, spec.chunk_steps):
+        states = run_chunk(states, groups, data, jnp.int32(chunk_start))
+        next_step = min(chunk_start + spec.chunk_steps, spec.steps + 1)
+        if progress is not None:
+            jax.block_until_ready(states)
+            progress.update(min(next_step, spec.steps) - min(chunk_start, spec.steps))
+        if on_chunk is not None:
+            on_chunk(next_step, states)
+    jax.block_until_ready(states)
+    return TrainOutcome(states, compile_seconds, time.perf_counter() - t1)
+
+
+def chunk_steps(steps: int, n_chunks: int) -> int:
+    """Loop steps per chunk so that `n_chunks` chunks cover the `steps + 1` loop steps (extra ones are no-ops)."""
+    return math.ceil((steps + 1) / min(n_chunks, steps + 1))

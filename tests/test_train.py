@@ -1,0 +1,121 @@
+"""The vmapped trainer against the serial computation of the same member, padding, and compile counts."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ddjax.config import replace
+from ddjax.data import load_dataset
+from ddjax.models import get_model
+from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
+from ddjax.train import build_program, train
+
+
+def _unpad(params, width):
+    """The leading block of a padded parameter tree: every axis of padded length is cut to `width`."""
+    max_width = params["out"]["w"].shape[0]
+    return jax.tree.map(lambda a: a[tuple(slice(0, width) if n == max_width else slice(None) for n in a.shape)],
+                        params)
+
+
+def _padding_mask(shape, width, max_width):
+    """True where an entry belongs to a padded unit (any axis of length max_width indexed past width)."""
+    mask = np.zeros(shape, bool)
+    for axis, n in enumerate(shape):
+        if n == max_width:
+            index = [slice(None)] * len(shape)
+            index[axis] = slice(width, None)
+            mask[tuple(index)] = True
+    return mask
+
+
+def _vmapped_and_serial(config):
+    dataset = load_dataset(config)
+    data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
+    n_members, max_width = len(coords["width"]), max(config.width)
+    params, members = stack_members(coords, np.arange(n_members), dataset, config, spec, max_width)
+    stacked = train(build_program(spec), spec, (params,), (members,), data).states[0]
+    serial, programs = [], {}
+    for i in range(n_members):
+        width = int(coords["width"][i])
+        program = programs.setdefault(width, build_program(spec, batched=False))
+        p, m = jax.tree.map(lambda a: a[0], stack_members(coords, np.array([i]), dataset, config, spec, width))
+        serial.append(train(program, spec, (p,), (m,), data).states[0])
+    return coords, stacked, serial
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(optimizer="sgd", loss="squared", batch_size=0),
+    dict(optimizer="momentum", depth=2, width=(1, 5, 12)),
+    dict(model="random_relu_features", loss="squared", optimizer="sgd", learning_rate=(0.5,)),
+])
+def test_vmapped_member_equals_serial_member(tiny_config, overrides):
+    config = replace(tiny_config, **overrides)
+    coords, stacked, serial = _vmapped_and_serial(config)
+    for i, alone in enumerate(serial):
+        width = int(coords["width"][i])
+        in_sweep = _unpad(jax.tree.map(lambda a: a[i], stacked.params), width)
+        for a, b in zip(jax.tree.leaves(in_sweep), jax.tree.leaves(alone.params)):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for name in ("train_loss", "test_loss", "train_error", "test_error"):
+            np.testing.assert_allclose(stacked.curves[name][i], alone.curves[name], rtol=1e-5, atol=1e-6)
+    assert {int(w) for w in coords["width"]} >= {min(config.width), max(config.width)}
+
+
+def test_padded_units_get_zero_gradient_and_keep_init(tiny_config):
+    config = replace(tiny_config, width=(5,), seed=(0,), depth=2)
+    dataset = load_dataset(config)
+    data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
+    params, members = stack_members(coords, np.arange(1), dataset, config, spec, max_width=16)
+    final = train(build_program(spec), spec, (params,), (members,), data).states[0].params
+    model = get_model("mlp", depth=2)
+
+    def loss(p):
+        return jnp.sum(jax.vmap(model.apply, (None, None, 0))(p, 5, data.x_train[:32]) ** 2)
+
+    grads = jax.grad(loss)(jax.tree.map(lambda a: a[0], final))
+    for grad in jax.tree.leaves(grads):
+        assert np.all(np.asarray(grad)[_padding_mask(grad.shape, 5, 16)] == 0.0)
+    for before, after in zip(jax.tree.leaves(params), jax.tree.leaves(final)):
+        padded = _padding_mask(before.shape[1:], 5, 16)
+        np.testing.assert_array_equal(np.asarray(before)[0][padded], np.asarray(after)[0][padded])
+    assert not np.allclose(params["out"]["w"], final["out"]["w"])  # The real units did train.
+
+
+def test_outputs_do_not_depend_on_padded_width():
+    model = get_model("mlp", depth=2)
+    x = jnp.linspace(-1, 1, 8)
+    narrow = model.init(seed=3, width=5, max_width=5, input_dim=8, n_classes=4)
+    wide = model.init(seed=3, width=5, max_width=40, input_dim=8, n_classes=4)
+    wide = jax.tree.map(lambda a: a + 0.0, wide)
+    wide["hidden"][1]["w"][20:, 20:] = 7.0  # Garbage in padded rows and columns must not leak into outputs.
+    np.testing.assert_allclose(model.apply(narrow, 5, x), model.apply(wide, 5, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("widths", [(2, 5), (1, 2, 3, 5, 8, 13, 21)])
+def test_vmapped_sweep_compiles_once(tiny_config, widths):
+    result = run_sweep(replace(tiny_config, width=widths, seed=(0, 1, 2)))
+    assert result.n_compiles == 1
+    assert result.curves["test_error"].shape == (3 * len(widths), len(result.eval_steps))
+
+
+def test_serial_mode_compiles_once_per_width(tiny_config):
+    result = run_sweep(replace(tiny_config, width=(2, 5), seed=(0, 1)), mode="serial")
+    assert result.n_compiles == 2
+
+
+def test_per_member_learning_rate(tiny_config):
+    config = replace(tiny_config, width=(8,), seed=(0,), learning_rate=(1e-4, 1e-1), steps=20)
+    result = run_sweep(config)
+    slow, fast = result.curves["train_loss"]
+    assert abs(slow[-1] - slow[0]) < abs(fast[-1] - fast[0])
+
+
+def test_training_fits_a_small_task(tiny_config):
+    config = replace(tiny_config, width=(64,), seed=(0,), label_noise=(0.0,), steps=300, learning_rate=(1e-2,))
+    result = run_sweep(config)
+    assert result.final("train_error")[0] < 0.1
+    assert result.curves["train_loss"][0, -1] < 0.5 * result.curves["train_loss"][0, 0]
