@@ -68,7 +68,8 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
         "slices": [{"fixed": s.fixed, **r.to_dict()} for s, r in zip(cuts, reports)],
         "diverged": diverged,
         "timing": {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
-                   "n_compiles": result.n_compiles, "group_widths": list(result.group_widths)},
+                   "n_compiles": result.n_compiles, "group_widths": list(result.group_widths), "scheme": result.scheme,
+                   "padding_efficiency": result.padding_efficiency},
     }
     if diverged:
         body["notes"] = [*body["notes"], f"{len(diverged)} diverged member(s) excluded from the analysis"]

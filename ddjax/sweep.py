@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,8 @@ from ddjax import grouping
 from ddjax.config import AXES, Config
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
+from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, make_layout, pack_params,
+                          stream_init, stream_record, stream_step)
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
 
 
@@ -29,10 +32,12 @@ class SweepResult:
     eval_steps: np.ndarray
     curves: dict[str, np.ndarray]
     diverged_step: np.ndarray
-    group_widths: tuple[int, ...]
+    group_widths: tuple[int, ...]  # Padded width of each group (packed: total units of a stream).
     compile_seconds: float
     run_seconds: float
     n_compiles: int
+    scheme: str  # "packed", "grouped", "padded" or "serial".
+    padding_efficiency: float  # Real hidden units / executed hidden units.
 
     def final(self, name: str) -> np.ndarray:
         """The last evaluation of curve `name`, shape [member]."""
@@ -80,51 +85,129 @@ def _unstack(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda a: a[i], tree)
 
 
-def run_sweep(config: Config, *, mode: str | None = None, progress: bool = False,
+SCHEMES = ("auto", "packed", "grouped", "padded")
+
+
+def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", progress: bool = False,
               on_chunk: Callable[[int, Any], None] | None = None) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
     Args:
-      mode: "vmap" (all members in one compiled program, widths grouped to limit padding) or "serial" (one
-        member at a time, each at its own width, sharing the member code); defaults to `config.mode`.
+      mode: "vmap" (all members in one compiled program) or "serial" (one member at a time, each at its own
+        width, sharing the member code); defaults to `config.mode`.
+      scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
+        wide layer, see `ddjax.packed`), "grouped" (members padded to the widest of a few width groups),
+        "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
+        model allows it, else "grouped": the benchmark measured both.
       progress: show a progress bar with ETA over chunks of steps.
+      on_chunk: called as on_chunk(next_step, states) after every chunk.
     """
     mode = mode or config.mode
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
+    if scheme == "auto":
+        scheme = "packed" if config.model in PACKABLE_MODELS and config.depth == 1 else "grouped"
+    if scheme == "packed" and not (config.model in PACKABLE_MODELS and config.depth == 1):
+        raise ValueError(f"scheme 'packed' needs a one-hidden-layer model, not {config.model} of depth {config.depth}")
     dataset = load_dataset(config)
-    data = shared_data(dataset, config)
-    spec = train_spec(config, dataset)
-    coords = expand_members(config)
-    n_members = len(coords["width"])
-    bar = _progress_bar(progress, spec.steps * (1 if mode == "vmap" else n_members), f"{mode} {n_members} members")
-    if mode == "vmap":
-        plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w))
-        params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
-                               for index, width in zip(plan.indices, plan.max_widths)))
-        program = build_program(spec)
-        outcome = train(program, spec, params, groups, data, progress=bar, on_chunk=on_chunk)
-        order = np.concatenate(plan.indices)
-        states, compile_s, run_s = outcome.states, outcome.compile_seconds, outcome.run_seconds
-        n_compiles = program.trace_count()
-        group_widths = plan.max_widths
-    else:
-        order, states, compile_s, run_s, compiled = np.arange(n_members), [], 0.0, 0.0, {}
-        for i in range(n_members):
-            width = int(coords["width"][i])
-            if width not in compiled:
-                compiled[width] = build_program(spec, batched=False)
-            params, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
-            outcome = train(compiled[width], spec, (params,), (members,), data, progress=bar)
-            states.append(jax.tree.map(lambda a: a[None], outcome.states[0]))
-            compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds
-        n_compiles = sum(p.trace_count() for p in compiled.values())
-        group_widths = tuple(sorted(compiled))
-    if bar is not None:
-        bar.close()
-    inverse = np.argsort(order)
-    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in states])[inverse] for k in CURVES}
-    diverged = np.concatenate([np.asarray(s.diverged_step) for s in states])[inverse]
-    return SweepResult(coords, np.asarray(spec.eval_steps), curves, diverged, tuple(int(w) for w in group_widths),
-                       compile_s, run_s, n_compiles)
+    setup = (config, dataset, shared_data(dataset, config), train_spec(config, dataset), expand_members(config))
+    n_members = len(setup[4]["width"])
+    bar = _progress_bar(progress, config.steps * (1 if mode == "vmap" else n_members), f"{mode} {n_members} members")
+    try:
+        if mode == "serial":
+            outcome = _run_serial(*setup, bar)
+        elif scheme == "packed":
+            outcome = _run_packed(*setup, bar, on_chunk)
+        else:
+            outcome = _run_grouped(*setup, bar, on_chunk, max_groups=1 if scheme == "padded" else 8)
+    finally:
+        if bar is not None:
+            bar.close()
+    curves, diverged, compile_s, run_s, n_compiles, widths, efficiency = outcome
+    return SweepResult(setup[4], np.asarray(setup[3].eval_steps), curves, diverged, widths, compile_s, run_s,
+                       n_compiles, scheme if mode == "vmap" else "serial", efficiency)
+
+
+def _run_grouped(config, dataset, data, spec, coords, bar, on_chunk, *, max_groups):
+    plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
+                                target_efficiency=0.85 if max_groups > 1 else 0.0, max_groups=max_groups)
+    params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
+                           for index, width in zip(plan.indices, plan.max_widths)))
+    program = build_program(spec)
+    outcome = train(program, spec, params, groups, data, progress=bar, on_chunk=on_chunk)
+    inverse = np.argsort(np.concatenate(plan.indices))
+    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
+    diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
+    return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
+            plan.max_widths, plan.efficiency)
+
+
+def _run_serial(config, dataset, data, spec, coords, bar):
+    programs, curves, diverged, compile_s, run_s = {}, [], [], 0.0, 0.0
+    for i in range(len(coords["width"])):
+        width = int(coords["width"][i])
+        program = programs.setdefault(width, build_program(spec, batched=False))
+        params, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
+        outcome = train(program, spec, (params,), (members,), data, progress=bar)
+        curves.append({k: np.asarray(outcome.states[0].curves[k]) for k in CURVES})
+        diverged.append(int(outcome.states[0].diverged_step))
+        compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds
+    stacked = {k: np.stack([c[k] for c in curves]) for k in CURVES}
+    return (stacked, np.array(diverged), compile_s, run_s, sum(p.trace_count() for p in programs.values()),
+            tuple(sorted(programs)), 1.0)
+
+
+class PackedSetup(NamedTuple):
+    """A sweep laid out as streams (seed, n_train) x slots (width, label noise, learning rate)."""
+
+    model: PackedModel
+    params: Any  # Packed parameters stacked over streams.
+    streams: Stream
+    stream_of: np.ndarray  # [member] stream index.
+    slot_of: np.ndarray  # [member] member index within its stream.
+
+
+def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray]) -> PackedSetup:
+    """Lays out a cartesian sweep for `ddjax.packed`: every stream holds the same slots."""
+    stream_keys = list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
+    slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
+    streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
+    stream_of = np.array([streams.index(key) for key in stream_keys])
+    slot_of = np.array([slots.index(key) for key in slot_keys])
+    widths = np.array([w for w, _, _ in slots])
+    layout = make_layout(widths, choose_slot_size(widths, spec.input_dim, spec.n_classes))
+    feature_key = "hidden" if config.model == "mlp" else "features"
+    params, labels = [], []
+    for seed, n_train in streams:
+        members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w, _, _ in slots]
+        params.append(pack_params(members, layout, feature_key))
+        labels.append([member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
+                       for _, noise, _ in slots])
+    stacked = jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *params)
+    stream_data = Stream(seed=jnp.asarray([s for s, _ in streams], jnp.uint32),
+                         n_train=jnp.asarray([n for _, n in streams], jnp.int32),
+                         labels=jnp.asarray(np.array(labels), jnp.int32),
+                         learning_rate=jnp.asarray([[r for _, _, r in slots]] * len(streams), jnp.float32))
+    return PackedSetup(PackedModel(config.model, layout, spec), stacked, stream_data, stream_of, slot_of)
+
+
+def packed_program(setup: PackedSetup):
+    """The one-program trainer over the streams of `setup`."""
+    functions = tuple(functools.partial(f, setup.model) for f in (stream_init, stream_step, stream_record))
+    return build_program(setup.model.spec, functions=functions)
+
+
+def _run_packed(config, dataset, data, spec, coords, bar, on_chunk):
+    setup = packed_setup(config, dataset, spec, coords)
+    program = packed_program(setup)
+    outcome = train(program, spec, (setup.params,), (setup.streams,), data, progress=bar, on_chunk=on_chunk)
+    state = outcome.states[0]
+    curves = {k: np.asarray(state.curves[k])[setup.stream_of, setup.slot_of] for k in CURVES}
+    diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
+    layout = setup.model.layout
+    efficiency = float(layout.unit_mask.sum() / layout.n_units)
+    return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
+            (layout.n_units,), efficiency)
 
 
 def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:

@@ -183,37 +183,43 @@ class Program(NamedTuple):
         return self.executables[signature]
 
 
-def build_program(spec: TrainSpec, *, batched: bool = True) -> Program:
+def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Callable, ...] | None = None) -> Program:
     """Compile-once functions that train a tuple of member groups side by side.
 
     With `batched=True` each group's fields carry a leading member axis and the member functions are vmapped;
-    with `batched=False` (serial mode) each group is a single member without that axis. A chunk runs steps
+    with `batched=False` (serial mode) each group is a single member without that axis. `functions` replaces the
+    per-member (init, step, record) functions, e.g. by the packed per-stream ones of `ddjax.packed`. A chunk runs steps
     `start .. start + chunk_steps - 1`; step t first records the evaluation "after t steps" if t is an eval step,
     then (if t < steps) applies update t, so `steps + 1` loop steps complete a run.
     """
     lift = jax.vmap if batched else (lambda f, **_: f)
     eval_steps = jnp.asarray(spec.eval_steps)
     traces = [0]
+    init_one, step_one, record_one = functions or (functools.partial(f, spec) for f in (member_init, member_step,
+                                                                                         member_record))
 
     def init(params, groups):
-        return tuple(lift(functools.partial(member_init, spec))(p, m) for p, m in zip(params, groups))
+        return tuple(lift(init_one)(p, m) for p, m in zip(params, groups))
 
     def run_chunk(states, groups, data, start):
         traces[0] += 1
-        step_fn = lift(functools.partial(member_step, spec), in_axes=(0, 0, None, None))
-        record_fn = lift(functools.partial(member_record, spec), in_axes=(0, 0, None, None))
+        step_fn = lift(step_one, in_axes=(0, 0, None, None))
+        record_fn = lift(record_one, in_axes=(0, 0, None, None))
+
+        def record_all(states, index):
+            return tuple(record_fn(s, m, data, index) for s, m in zip(states, groups))
+
+        def step_all(states, step):
+            return tuple(step_fn(s, m, data, step) for s, m in zip(states, groups))
 
         def body(states, step):
             index = jnp.searchsorted(eval_steps, step)
             is_eval = eval_steps[jnp.minimum(index, len(spec.eval_steps) - 1)] == step
-            new_states = []
-            for state, members in zip(states, groups):
-                # Predicates are shared by all members, so these conds stay real branches under vmap.
-                state = jax.lax.cond(is_eval, lambda s: record_fn(s, members, data, index), lambda s: s, state)
-                state = jax.lax.cond(step < spec.steps, lambda s: step_fn(s, members, data, step),
-                                     lambda s: s, state)
-                new_states.append(state)
-            return tuple(new_states), None
+            # One cond per phase for all groups: the predicates are shared by every member, so they stay real
+            # branches under vmap, and a single branch per phase keeps compile time flat in the group count.
+            states = jax.lax.cond(is_eval, lambda s: record_all(s, index), lambda s: s, states)
+            states = jax.lax.cond(step < spec.steps, lambda s: step_all(s, step), lambda s: s, states)
+            return states, None
 
         states, _ = jax.lax.scan(body, states, start + jnp.arange(spec.chunk_steps))
         return states

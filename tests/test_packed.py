@@ -1,0 +1,72 @@
+"""The packed fast path against the serial computation of the same members."""
+
+import jax
+import numpy as np
+import pytest
+
+from ddjax.config import replace
+from ddjax.data import load_dataset
+from ddjax.packed import choose_slot_size, make_layout, unpack_member
+from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
+                         train_spec)
+from ddjax.train import build_program, train
+
+
+def _serial_state(config, dataset, data, spec, coords, i, programs):
+    width = int(coords["width"][i])
+    params, members = jax.tree.map(lambda a: a[0], stack_members(coords, np.array([i]), dataset, config, spec, width))
+    program = programs.setdefault(width, build_program(spec, batched=False))
+    return train(program, spec, (params,), (members,), data).states[0]
+
+
+# Packing sums a member's read-out slot by slot, so results differ from serial by float reassociation only;
+# Adam at the default 1e-2 on these tiny nets amplifies that past 1e-5 within 40 steps, hence 3e-3 here.
+@pytest.mark.parametrize("overrides", [
+    dict(learning_rate=(3e-3,)),
+    dict(optimizer="sgd", loss="squared", batch_size=0, n_train=(150, 200), label_noise=(0.0, 0.3),
+         learning_rate=(1e-2, 3e-2)),
+    dict(model="random_fourier_features", loss="squared", optimizer="momentum", learning_rate=(0.1,)),
+])
+def test_packed_members_equal_serial_members(tiny_config, overrides):
+    config = replace(tiny_config, width=(1, 3, 9, 20), **overrides)
+    dataset = load_dataset(config)
+    data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
+    setup = packed_setup(config, dataset, spec, coords)
+    state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), data).states[0]
+    feature, programs = ("hidden" if config.model == "mlp" else "features"), {}
+    for i in range(len(coords["width"])):
+        s, k = setup.stream_of[i], setup.slot_of[i]
+        alone = _serial_state(config, dataset, data, spec, coords, i, programs)
+        packed = unpack_member(jax.tree.map(lambda a: a[s], state.params), setup.model.layout, k)
+        first = alone.params[feature][0] if feature == "hidden" else alone.params[feature]
+        for got, want in [(packed["first_w"], first["w"]), (packed["first_b"], first["b"]),
+                          (packed["out_w"], alone.params["out"]["w"]), (packed["out_b"], alone.params["out"]["b"])]:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        for name in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(state.curves[name][s, k], alone.curves[name], rtol=1e-5, atol=1e-6)
+        for name, n in (("train_error", int(coords["n_train"][i])), ("test_error", len(dataset.y_test))):
+            # Errors count argmax decisions: a reassociation may flip a near-tie, so allow one example.
+            np.testing.assert_allclose(state.curves[name][s, k], alone.curves[name], atol=1.01 / n)
+
+
+def test_layout_pads_each_member_to_whole_slots():
+    layout = make_layout(np.array([1, 5, 8, 9]), slot_size=4)
+    assert list(layout.slot_member) == [0, 1, 1, 2, 2, 3, 3, 3]
+    assert layout.n_units == 32 and layout.unit_mask.sum() == 23
+    assert choose_slot_size(np.array([1, 2, 4, 8, 16, 32, 64, 128, 256]), 40, 10) in (4, 8, 16, 32, 64)
+
+
+@pytest.mark.parametrize("widths", [(2, 5), (1, 2, 3, 5, 8, 13, 21, 34)])
+def test_packed_sweep_compiles_once(tiny_config, widths):
+    result = run_sweep(replace(tiny_config, width=widths, seed=(0, 1, 2)), scheme="packed")
+    assert result.n_compiles == 1 and result.scheme == "packed" and result.padding_efficiency > 0.5
+
+
+def test_diverging_member_is_isolated_in_the_packed_layer(tiny_config):
+    base = replace(tiny_config, width=(4, 12), seed=(0,), optimizer="sgd", loss="squared", learning_rate=(0.05,))
+    alone = run_sweep(base, scheme="packed")
+    mixed = run_sweep(replace(base, learning_rate=(0.05, 1e6)), scheme="packed")
+    calm = mixed.coords["learning_rate"] == 0.05
+    assert np.all(mixed.diverged_step[~calm] >= 0) and np.all(mixed.diverged_step[calm] == -1)
+    for name in ("train_loss", "test_error"):
+        np.testing.assert_array_equal(mixed.curves[name][calm], alone.curves[name])
