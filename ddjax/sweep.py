@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import grouping
-from ddjax.config import AXES, Config
+from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
@@ -81,32 +81,44 @@ def _unstack(tree: Any, i: int) -> Any:
 
 
 def run_sweep(config: Config, *, mode: str | None = None, progress: bool = False,
-              on_chunk: Callable[[int, Any], None] | None = None) -> SweepResult:
+              on_chunk: Callable[[int, Any], None] | None = None, restore: Callable[[Any], Any] | None = None,
+              start_step: int = 0) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
     Args:
       mode: "vmap" (all members in one compiled program, widths grouped to limit padding) or "serial" (one
         member at a time, each at its own width, sharing the member code); defaults to `config.mode`.
       progress: show a progress bar with ETA over chunks of steps.
+      on_chunk: vmap mode only: called as on_chunk(next_step, state) after every chunk, e.g. to checkpoint.
+      restore: vmap mode only: resumes training at loop step `start_step` from restore(template), where
+        template is the `jax.eval_shape` of the initial state (the same pytree on_chunk receives).
     """
+    validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     mode = mode or config.mode
+    if (restore is not None or start_step) and mode != "vmap":
+        raise ConfigError(f"mode={mode!r} cannot resume from a checkpoint; allowed: vmap")
     dataset = load_dataset(config)
     data = shared_data(dataset, config)
     spec = train_spec(config, dataset)
     coords = expand_members(config)
     n_members = len(coords["width"])
-    bar = _progress_bar(progress, spec.steps * (1 if mode == "vmap" else n_members), f"{mode} {n_members} members")
+    total_steps, description = spec.steps * (1 if mode == "vmap" else n_members), f"{mode} {n_members} members"
     if mode == "vmap":
         plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w))
         params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
                                for index, width in zip(plan.indices, plan.max_widths)))
         program = build_program(spec)
-        outcome = train(program, spec, params, groups, data, progress=bar, on_chunk=on_chunk)
+        states = None if restore is None else restore(jax.eval_shape(program.init, params, groups))
+        # The bar starts after restoring, so a refused checkpoint prints its one-line error and nothing else.
+        bar = _progress_bar(progress, total_steps, description, initial=min(start_step, spec.steps))
+        outcome = train(program, spec, params, groups, data, states=states, start_step=start_step, progress=bar,
+                        on_chunk=on_chunk)
         order = np.concatenate(plan.indices)
         states, compile_s, run_s = outcome.states, outcome.compile_seconds, outcome.run_seconds
         n_compiles = program.trace_count()
         group_widths = plan.max_widths
     else:
+        bar = _progress_bar(progress, total_steps, description)
         order, states, compile_s, run_s, compiled = np.arange(n_members), [], 0.0, 0.0, {}
         for i in range(n_members):
             width = int(coords["width"][i])
@@ -131,9 +143,9 @@ def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:
     return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth))
 
 
-def _progress_bar(enabled: bool, total: int, description: str):
+def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="step", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=description, unit="step", dynamic_ncols=True)
