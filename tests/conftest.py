@@ -19,7 +19,6 @@ TINY_RUN = ("mlp_mnist1d:smoke", "--set", "dataset=gaussian", "--set", "n_sample
             "--set", "batch_size=8", "--set", "steps=30", "--set", "n_chunks=30", "--set", "n_evals=3")
 
 
-@pytest.fixture
 def tiny_run_config() -> Config:
     """The config of TINY_RUN, for the Python API."""
     from ddjax.config import apply_overrides

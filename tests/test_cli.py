@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import TINY_RUN
+from conftest import TINY_RUN, tiny_run_config
 from test_config import BAD_OVERRIDES
 
 from ddjax import checkpoint, rundir
-from ddjax.config import Config, ConfigError, apply_overrides, replace, to_dict
+from ddjax.config import Config, ConfigError, replace, to_dict
 from ddjax.experiment import OUTPUT_FILES, experiment_config, resume_experiment, run_experiment, run_meta
 from ddjax.run import main
 from ddjax.sweep import run_sweep
@@ -96,7 +96,7 @@ def test_experiment_without_get_config_is_refused(tmp_path, capsys):
 
 # Folders that bad --out and --resume arguments point at. Each builder makes its folder under tmp_path and
 # returns the path to pass.
-TINY = apply_overrides(experiment_config("mlp_mnist1d", "smoke"), list(TINY_RUN[2::2]))
+TINY = tiny_run_config()
 
 
 def _file(tmp_path):
@@ -231,3 +231,11 @@ def test_force_replaces_an_existing_folder_only_once_it_can_write(tmp_path, monk
         run_experiment(TINY, out, force=True)
     # The old folder is gone, replaced by an unfinished run that --resume can continue.
     assert rundir.status(out) == "unfinished" and sorted(p.name for p in out.iterdir()) == ["config.json"]
+
+
+def test_interrupt_prints_how_to_resume(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("ddjax.sweep.run_sweep", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "run"
+    assert main([*TINY_RUN, "--out", str(out), "--no-progress"]) == 130
+    assert capsys.readouterr().err == f"interrupted; continue with: python -m ddjax.run --resume {out}\n"
+    assert rundir.status(out) == "unfinished"

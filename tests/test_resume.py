@@ -1,5 +1,6 @@
 """Checkpoint and resume: a run killed at any moment continues to exactly the curves of an uninterrupted run."""
 
+import json
 import os
 import pathlib
 import signal
@@ -8,10 +9,10 @@ import sys
 import time
 
 import pytest
-from conftest import TINY_RUN
+from conftest import TINY_RUN, tiny_run_config
 
 from ddjax import checkpoint, experiment
-from ddjax.experiment import resume_experiment, run_experiment
+from ddjax.experiment import run_experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -63,53 +64,27 @@ def reference(cli, tmp_path_factory):
     return (out / "curves.npz").read_bytes()
 
 
-def test_same_config_and_seed_give_identical_curves(reference, tiny_run_config, tmp_path):
-    # A second run, in another process than the reference, must reproduce its file byte for byte.
-    run_experiment(tiny_run_config, tmp_path / "again")
+def test_same_config_and_seed_give_identical_curves(reference, tmp_path):
+    # A second run, compiled afresh in another process than the reference, must reproduce its file byte for byte.
+    run_experiment(tiny_run_config(), tmp_path / "again")
     assert (tmp_path / "again" / "curves.npz").read_bytes() == reference
 
 
-def test_resume_after_sigkill_mid_training(cli, reference, tmp_path):
+def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, reference, tmp_path):
     out = tmp_path / "run"
-    process = cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=tmp_path, pause="after:0.5")
-    _kill_when(process, lambda: (out / checkpoint.CHECKPOINT).exists())
-    steps = 30
-    assert 0 < checkpoint.load_checkpoint(out).step <= steps  # Killed mid-training, not after the end.
-    assert not (out / "report.json").exists()
-    _finish(cli("--resume", str(out), cwd=tmp_path))  # With the progress bar, across the resume.
+    steps, partial = 30, out / (checkpoint.CHECKPOINT + ".tmp")
+    first = cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=tmp_path, pause="after:0.5")
+    _kill_when(first, lambda: (out / checkpoint.CHECKPOINT).exists())
+    killed_at = checkpoint.load_checkpoint(out).step
+    assert 0 < killed_at <= steps and not (out / "report.json").exists()  # Killed mid-training.
+
+    # Resumed, then killed while a newer checkpoint is half-way to replacing a complete older one.
+    second = cli("--resume", str(out), "--no-progress", cwd=tmp_path, pause="write:0.5")
+    _kill_when(second, lambda: partial.exists() and checkpoint.load_checkpoint(out).step > killed_at)
+    assert checkpoint.load_checkpoint(out).step < steps + 1
+
+    _, err = _finish(cli("--resume", str(out), cwd=tmp_path))  # With the progress bar this time.
+    resumed_at = json.loads((out / "report.json").read_text())["resumed_from_step"]
+    assert resumed_at > killed_at and f"{resumed_at}/{steps}" in err  # The bar starts where training resumes.
     assert (out / "curves.npz").read_bytes() == reference
-    assert sorted(p.name for p in out.iterdir()) == sorted(experiment.OUTPUT_FILES)  # Checkpoint removed.
-
-
-def test_resume_after_sigkill_during_checkpoint_write(cli, reference, tmp_path):
-    out = tmp_path / "run"
-    partial = out / (checkpoint.CHECKPOINT + ".tmp")
-    process = cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=tmp_path, pause="write:0.5")
-    # Killed while a newer checkpoint is half-way to replacing a complete older one.
-    _kill_when(process, lambda: partial.exists() and (out / checkpoint.CHECKPOINT).exists())
-    written = checkpoint.load_checkpoint(out).step
-    _finish(cli("--resume", str(out), "--no-progress", cwd=tmp_path))
-    assert written > 0 and (out / "curves.npz").read_bytes() == reference
-    assert not partial.exists()
-
-
-def test_interrupted_run_resumes_through_the_python_api(reference, tiny_run_config, tmp_path, monkeypatch,
-                                                         capsys):
-    save = checkpoint.save_checkpoint
-
-    def save_then_crash(run_dir, step, state, **kwargs):
-        save(run_dir, step, state, **kwargs)
-        if step >= 12:
-            raise KeyboardInterrupt  # Stands for a crash after the checkpoint at step 12.
-
-    out = tmp_path / "run"
-    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(tiny_run_config, out)
-    monkeypatch.undo()
-    assert checkpoint.load_checkpoint(out).step == 12 and not (out / "report.json").exists()
-    capsys.readouterr()
-    report = resume_experiment(out, progress=True)
-    assert report["resumed_from_step"] == 12
-    assert "12/30" in capsys.readouterr().err  # The progress bar starts where the checkpoint left off.
-    assert (out / "curves.npz").read_bytes() == reference
+    assert sorted(p.name for p in out.iterdir()) == sorted(experiment.OUTPUT_FILES)  # No checkpoint, no .tmp.
