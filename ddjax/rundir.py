@@ -71,6 +71,9 @@ def create(out: str | os.PathLike, meta: dict[str, Any], *, force: bool = False)
                 "--resume)", "finished": "is a finished run"}
     if state in refusals and not force:
         raise ConfigError(f"output folder {str(out)!r} {refusals[state]}; pass --force to replace it")
+    cwd = pathlib.Path.cwd().resolve()
+    if state in refusals and out.resolve() in (cwd, *cwd.parents):
+        raise ConfigError(f"output folder {str(out)!r} holds the current folder; --force will not replace it")
     parent = out.absolute().parent
     ancestors = (parent, *parent.parents)
     existing = next(p for p in ancestors if p.exists())
@@ -83,7 +86,7 @@ def create(out: str | os.PathLike, meta: dict[str, Any], *, force: bool = False)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         # mkdir, not mkdtemp, so the folder gets the usual permissions (mkdtemp's are owner-only).
-        staging = parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
+        staging = parent / f".{out.absolute().name}.{uuid.uuid4().hex[:12]}.tmp"
         staging.mkdir()
         (staging / META).write_text(json.dumps(meta, indent=2))
         if state == "empty":

@@ -205,6 +205,8 @@ def test_unvalidated_config_is_refused_by_the_python_api(tmp_path):
         run_experiment(Config(width=(0,)), tmp_path / "out")
     with pytest.raises(ConfigError, match=re.escape("steps=0 is not allowed: an integer >= 1")):
         run_sweep(Config(steps=0))
+    with pytest.raises(ConfigError, match=re.escape("mode='serial' cannot resume from a checkpoint; allowed: vmap")):
+        run_sweep(TINY, mode="serial", start_step=4)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -222,6 +224,15 @@ def test_late_bad_input_leaves_no_folder_behind(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="refused late"):
         run_experiment(TINY, tmp_path / "empty")
     assert list(tmp_path.iterdir()) == [tmp_path / "empty"] and list((tmp_path / "empty").iterdir()) == []
+
+
+def test_force_never_replaces_the_current_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(_not_a_run(tmp_path))
+    before = _snapshot(tmp_path)
+    for out in (".", str(tmp_path)):
+        code = main([*TINY_RUN, "--out", out, "--force", "--no-progress"])
+        _assert_refused(code, capsys.readouterr().err, "holds the current folder; --force will not replace it",
+                        before, tmp_path)
 
 
 def test_force_replaces_an_existing_folder_only_once_it_can_write(tmp_path, monkeypatch):
