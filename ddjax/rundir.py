@@ -107,7 +107,10 @@ def discard(run: NewRun) -> None:
     """Removes everything `create` made, for a run refused after its folder was created."""
     if run.existed:
         for child in run.path.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     else:
         shutil.rmtree(run.path, ignore_errors=True)
     _remove_empty(run.created_parents)
