@@ -4,11 +4,11 @@ __version__ = "0.1.0"
 
 from ddjax.analysis import DoubleDescentReport, analyze
 from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths, replace
-from ddjax.experiment import experiment_config, load_experiment, run_experiment
+from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
 from ddjax.sweep import SweepResult, expand_members, run_sweep
 
 __all__ = [
     "Config", "ConfigError", "DoubleDescentReport", "SweepResult", "analyze", "apply_overrides",
-    "experiment_config", "expand_members", "geometric_widths", "load_experiment", "replace", "run_experiment",
-    "run_sweep",
+    "experiment_config", "expand_members", "geometric_widths", "load_experiment", "replace", "resume_experiment",
+    "run_experiment", "run_sweep",
 ]

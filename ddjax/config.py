@@ -194,6 +194,19 @@ def to_dict(config: Config) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """The validated config of a `to_dict` result (as stored in a run's config.json); missing keys take defaults."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config must be a dict of config keys, got {type(values).__name__}")
+    return replace(Config(), **values)
+
+
+def config_differences(a: Config | dict[str, Any], b: Config | dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two configs (or their `to_dict` forms), in field order."""
+    a, b = (to_dict(c) if isinstance(c, Config) else c for c in (a, b))
+    return [key for key in FIELDS if a.get(key) != b.get(key)] + sorted((set(a) | set(b)) - set(FIELDS))
+
+
 def geometric_widths(smallest: int, largest: int, count: int) -> tuple[int, ...]:
     """`count` distinct integers spaced geometrically from `smallest` to `largest`."""
     widths: list[int] = []

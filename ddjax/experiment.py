@@ -1,4 +1,4 @@
-"""Experiment modules and the outputs of one run: config.json, curves.npz, report.json, curves.png."""
+"""Experiment modules, and running one in a run folder: config.json, curves.npz, report.json, curves.png."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ import importlib.util
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 import time
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
-from ddjax.config import Config, ConfigError, replace, to_dict
+from ddjax import checkpoint, rundir
+from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
 
 OUTPUT_FILES = ("config.json", "curves.npz", "report.json", "curves.png")
 DEFAULT_EXPERIMENT = "mlp_mnist1d"
@@ -64,60 +61,92 @@ def variant(config: Config, name: str, **variants: dict[str, Any]) -> Config:
     return replace(config, **variants[name])
 
 
-def prepare_output_dir(out_dir: str | os.PathLike, *, force: bool = False) -> pathlib.Path:
-    """Checks that `out_dir` can be written (before any training) and returns it as a path."""
-    out = pathlib.Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output folder {str(out)!r} exists and is a file")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ConfigError(f"output folder {str(out)!r} exists and is not empty; pass --force to replace it")
-    parent = out.resolve().parent
-    existing = next(p for p in (parent, *parent.parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise ConfigError(f"output folder {str(out)!r} is not writable")
-    return out
+def run_meta(config: Config, name: str) -> dict[str, Any]:
+    """The contents of a run's config.json: experiment name, resolved config, versions and devices."""
+    import jax
+
+    import ddjax
+
+    return {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
+            "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()]}
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "custom", force: bool = False,
                    progress: bool = False) -> dict[str, Any]:
-    """Trains the sweep of `config`, analyses it and writes the four output files into `out_dir`.
+    """Trains the sweep of `config` in run folder `out_dir`, analyses it and writes the output files.
 
-    The files are written into a temporary sibling folder that is renamed into place at the end, so a failed
-    run never leaves a half-written output folder. Returns the report.
+    The folder is created first, holding config.json, and receives checkpoint.npz at every chunk boundary (vmap
+    mode), so a killed run can be continued with `resume_experiment`; report.json is written last and marks the
+    run finished. Bad input raises ConfigError and leaves no folder behind. Returns the report.
     """
-    import jax
+    validate(config)
+    run = rundir.create(out_dir, run_meta(config, name), force=force)
+    try:
+        return _train_in(run.path, config, name, progress=progress, resumed=None)
+    except ConfigError:
+        rundir.discard(run)
+        raise
 
-    import ddjax
+
+def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, *,
+                      progress: bool = False) -> dict[str, Any]:
+    """Continues the unfinished run in `run_dir` from its last checkpoint (or from step 0 if it has none).
+
+    Args:
+      config: if given, must equal the run's config; a difference raises ConfigError naming the keys.
+
+    Returns:
+      The report; its "resumed_from_step" is the loop step training continued from.
+    """
+    path = pathlib.Path(run_dir)
+    meta = rundir.unfinished_run(path)
+    try:
+        stored = config_from_dict(meta["config"])
+    except ConfigError as error:
+        raise ConfigError(f"cannot resume {str(path)!r}: its config.json is invalid ({error})") from None
+    if config is not None:
+        differences = config_differences(stored, config)
+        if differences:
+            given, saved = to_dict(config), to_dict(stored)
+            details = ", ".join(f"{k} (run: {saved.get(k)}, given: {given.get(k)})" for k in differences)
+            raise ConfigError(f"cannot resume {str(path)!r} with a different config; differing keys: {details}")
+    checkpoint.discard_partial_write(path)
+    saved = checkpoint.load_checkpoint(path)
+    if saved is not None:
+        checkpoint.check_config(saved, to_dict(stored))
+    return _train_in(path, stored, meta.get("experiment", "custom"), progress=progress, resumed=saved)
+
+
+def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
+              resumed: checkpoint.Checkpoint | None) -> dict[str, Any]:
     from ddjax.plot import plot_curves
     from ddjax.report import slices, sweep_report, x_axis
     from ddjax.sweep import run_sweep
 
-    out = prepare_output_dir(out_dir, force=force)
     start = time.perf_counter()
-    result = run_sweep(config, progress=progress)
+    earlier = 0.0 if resumed is None else resumed.elapsed_seconds
+
+    def save(step, state):
+        checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
+                                   elapsed_seconds=earlier + time.perf_counter() - start)
+
+    # Serial mode (the reference path) trains members one after another and is not checkpointed.
+    restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
+    result = run_sweep(config, progress=progress, on_chunk=save if config.mode == "vmap" else None,
+                       restore=restore, start_step=0 if resumed is None else resumed.step)
     report, reports = sweep_report(result, config)
-    report["wall_seconds"] = time.perf_counter() - start
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
-        meta = {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
-                "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()]}
-        (staging / "config.json").write_text(json.dumps(meta, indent=2))
-        arrays = {f"coord_{k}": v for k, v in result.coords.items()}
-        np.savez(staging / "curves.npz", eval_steps=result.eval_steps, diverged_step=result.diverged_step,
-                 **arrays, **result.curves)
-        (staging / "report.json").write_text(json.dumps(report, indent=2))
-        for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
-            label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
-            file = "curves.png" if i == 0 else f"curves-{i}.png"
-            plot_curves(staging / file, cut.x, cut.train_error, cut.test_error, analysis,
-                        x_label=x_axis(config), title=f"{name}: {label}")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    report["wall_seconds"] = earlier + time.perf_counter() - start
+    report["resumed_from_step"] = None if resumed is None else resumed.step
+    arrays = {f"coord_{k}": v for k, v in result.coords.items()}
+    checkpoint.write_npz(out / "curves.npz", {"eval_steps": result.eval_steps, "diverged_step": result.diverged_step,
+                                              **arrays, **result.curves})
+    for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
+        label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
+        file = "curves.png" if i == 0 else f"curves-{i}.png"
+        plot_curves(out / file, cut.x, cut.train_error, cut.test_error, analysis,
+                    x_label=x_axis(config), title=f"{name}: {label}")
+    rundir.write_text_atomically(out / rundir.REPORT, json.dumps(report, indent=2))  # Last: marks it finished.
+    (out / checkpoint.CHECKPOINT).unlink(missing_ok=True)
     return report
 
 
@@ -133,4 +162,6 @@ def summary(report: dict[str, Any]) -> str:
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
         f"train {report['timing']['run_seconds']:.1f} s)",
     ]
+    if report.get("resumed_from_step") is not None:
+        lines.append(f"resumed from step {report['resumed_from_step']}")
     return "\n".join(lines + [f"note: {n}" for n in report["notes"]])

@@ -1,4 +1,7 @@
-"""Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`."""
+"""Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`.
+
+`python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import datetime
 import pathlib
 import sys
 
-from ddjax.config import MODES, ConfigError, apply_overrides
-from ddjax.experiment import DEFAULT_EXPERIMENT, available_experiments, experiment_config, run_experiment, summary
+from ddjax import rundir
+from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
+from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
+                              run_experiment, summary)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,31 +23,53 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _Parser(prog="python -m ddjax.run", description="Train a double-descent sweep and analyse it.")
-    parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
-                        help=f"module in experiments/ or a path to one, optionally NAME:VARIANT "
-                             f"(available: {', '.join(available_experiments())})")
+    parser.add_argument("experiment", nargs="?", default=None,
+                        help=f"module in experiments/ or a path to one, optionally NAME:VARIANT (default "
+                             f"{DEFAULT_EXPERIMENT}; available: {', '.join(available_experiments())})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set width=1,2,4 --set steps=500")
     parser.add_argument("--out", help="output folder (default runs/<experiment>-<timestamp>)")
     parser.add_argument("--mode", choices=MODES, help="vmap (one program) or serial (one member at a time)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--resume", metavar="DIR", help="continue the unfinished run in DIR from its last checkpoint "
+                                                        "(an experiment or --set, if given, must match its config)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
+def _config(args: argparse.Namespace, name: str, variant: str):
+    """The config the arguments ask for; with --resume and neither experiment nor overrides, None (the run's)."""
+    overrides = args.overrides + ([f"mode={args.mode}"] if args.mode else [])
+    if args.resume and args.experiment is None:
+        if not overrides:
+            return None
+        return apply_overrides(config_from_dict(rundir.unfinished_run(args.resume)["config"]), overrides)
+    return apply_overrides(experiment_config(name, variant or "default"), overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    name, _, variant = args.experiment.partition(":")
+    name, _, variant = (args.experiment or DEFAULT_EXPERIMENT).partition(":")
+    out = args.resume or args.out
     try:
-        config = experiment_config(name, variant or "default")
-        overrides = args.overrides + ([f"mode={args.mode}"] if args.mode else [])
-        config = apply_overrides(config, overrides)
-        stem = pathlib.Path(name).stem + (f"-{variant}" if variant else "")
-        out = args.out or f"runs/{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        report = run_experiment(config, out, name=stem, force=args.force, progress=not args.no_progress)
+        if args.resume and (args.out or args.force):
+            raise ConfigError(f"--resume {args.resume!r} continues that folder in place; it takes no "
+                              f"{'--out' if args.out else '--force'}")
+        config = _config(args, name, variant)
+        if args.resume:
+            report = resume_experiment(args.resume, config, progress=not args.no_progress)
+        else:
+            stem = pathlib.Path(name).stem + (f"-{variant}" if variant else "")
+            out = out or f"runs/{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+            report = run_experiment(config, out, name=stem, force=args.force, progress=not args.no_progress)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resumable = out is not None and rundir.status(out) == "unfinished"
+        print("interrupted" + (f"; continue with: python -m ddjax.run --resume {out}" if resumable else ""),
+              file=sys.stderr)
+        return 130
     print(summary(report))
     print(f"wrote {out}/: config.json curves.npz report.json curves.png")
     return 0

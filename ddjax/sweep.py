@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import grouping
-from ddjax.config import AXES, Config
+from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
 from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, make_layout, pack_params,
@@ -89,7 +89,8 @@ SCHEMES = ("auto", "packed", "grouped", "padded")
 
 
 def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", progress: bool = False,
-              on_chunk: Callable[[int, Any], None] | None = None) -> SweepResult:
+              on_chunk: Callable[[int, Any], None] | None = None, restore: Callable[[Any], Any] | None = None,
+              start_step: int = 0) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
     Args:
@@ -100,9 +101,14 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
         model allows it, else "grouped": the benchmark measured both.
       progress: show a progress bar with ETA over chunks of steps.
-      on_chunk: called as on_chunk(next_step, states) after every chunk.
+      on_chunk: vmap mode only: called as on_chunk(next_step, state) after every chunk, e.g. to checkpoint.
+      restore: vmap mode only: resumes training at loop step `start_step` from restore(template), where
+        template is the `jax.eval_shape` of the initial state (the same pytree on_chunk receives).
     """
+    validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     mode = mode or config.mode
+    if (restore is not None or start_step) and mode != "vmap":
+        raise ConfigError(f"mode={mode!r} cannot resume from a checkpoint; allowed: vmap")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
@@ -112,29 +118,45 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     dataset = load_dataset(config)
     setup = (config, dataset, shared_data(dataset, config), train_spec(config, dataset), expand_members(config))
     n_members = len(setup[4]["width"])
-    bar = _progress_bar(progress, config.steps * (1 if mode == "vmap" else n_members), f"{mode} {n_members} members")
+    bars = []
+
+    def make_bar():
+        # Made after restoring, so a refused checkpoint prints its one-line error and nothing else.
+        total = config.steps * (1 if mode == "vmap" else n_members)
+        bars.append(_progress_bar(progress, total, f"{mode} {n_members} members", min(start_step, config.steps)))
+        return bars[-1]
+
+    resume = (restore, start_step, on_chunk)
     try:
         if mode == "serial":
-            outcome = _run_serial(*setup, bar)
+            outcome = _run_serial(*setup, make_bar)
         elif scheme == "packed":
-            outcome = _run_packed(*setup, bar, on_chunk)
+            outcome = _run_packed(*setup, make_bar, resume)
         else:
-            outcome = _run_grouped(*setup, bar, on_chunk, max_groups=1 if scheme == "padded" else 8)
+            outcome = _run_grouped(*setup, make_bar, resume, max_groups=1 if scheme == "padded" else 8)
     finally:
-        if bar is not None:
-            bar.close()
+        for bar in bars:
+            if bar is not None:
+                bar.close()
     curves, diverged, compile_s, run_s, n_compiles, widths, efficiency = outcome
     return SweepResult(setup[4], np.asarray(setup[3].eval_steps), curves, diverged, widths, compile_s, run_s,
                        n_compiles, scheme if mode == "vmap" else "serial", efficiency)
 
 
-def _run_grouped(config, dataset, data, spec, coords, bar, on_chunk, *, max_groups):
+def _train_resumable(program, spec, params, groups, data, make_bar, resume):
+    restore, start_step, on_chunk = resume
+    states = None if restore is None else restore(jax.eval_shape(program.init, params, groups))
+    return train(program, spec, params, groups, data, states=states, start_step=start_step, progress=make_bar(),
+                 on_chunk=on_chunk)
+
+
+def _run_grouped(config, dataset, data, spec, coords, make_bar, resume, *, max_groups):
     plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
                                 target_efficiency=0.85 if max_groups > 1 else 0.0, max_groups=max_groups)
     params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
                            for index, width in zip(plan.indices, plan.max_widths)))
     program = build_program(spec)
-    outcome = train(program, spec, params, groups, data, progress=bar, on_chunk=on_chunk)
+    outcome = _train_resumable(program, spec, params, groups, data, make_bar, resume)
     inverse = np.argsort(np.concatenate(plan.indices))
     curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
@@ -142,7 +164,8 @@ def _run_grouped(config, dataset, data, spec, coords, bar, on_chunk, *, max_grou
             plan.max_widths, plan.efficiency)
 
 
-def _run_serial(config, dataset, data, spec, coords, bar):
+def _run_serial(config, dataset, data, spec, coords, make_bar):
+    bar = make_bar()
     programs, curves, diverged, compile_s, run_s = {}, [], [], 0.0, 0.0
     for i in range(len(coords["width"])):
         width = int(coords["width"][i])
@@ -197,10 +220,10 @@ def packed_program(setup: PackedSetup):
     return build_program(setup.model.spec, functions=functions)
 
 
-def _run_packed(config, dataset, data, spec, coords, bar, on_chunk):
+def _run_packed(config, dataset, data, spec, coords, make_bar, resume):
     setup = packed_setup(config, dataset, spec, coords)
     program = packed_program(setup)
-    outcome = train(program, spec, (setup.params,), (setup.streams,), data, progress=bar, on_chunk=on_chunk)
+    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), data, make_bar, resume)
     state = outcome.states[0]
     curves = {k: np.asarray(state.curves[k])[setup.stream_of, setup.slot_of] for k in CURVES}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
@@ -214,9 +237,9 @@ def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:
     return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth))
 
 
-def _progress_bar(enabled: bool, total: int, description: str):
+def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="step", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=description, unit="step", dynamic_ncols=True)

@@ -1,0 +1,90 @@
+"""Checkpoint and resume: a run killed at any moment continues to exactly the curves of an uninterrupted run."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import TINY_RUN, tiny_run_config
+
+from ddjax import checkpoint, experiment
+from ddjax.experiment import run_experiment
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    """Starts `python -m ddjax.run ARGS` in a subprocess; `pause` sets the checkpoint test hook.
+
+    The subprocesses share a persistent compilation cache, so the program compiles once for all of them. Only
+    compile time is saved: the determinism test compiles afresh in this process and must still match them.
+    """
+    cache = str(tmp_path_factory.mktemp("jax-cache"))
+
+    def start(*args, cwd, pause=None):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_COMPILATION_CACHE_DIR": cache,
+               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+        env.pop(checkpoint.PAUSE_ENV, None)
+        if pause:
+            env[checkpoint.PAUSE_ENV] = pause
+        return subprocess.Popen([sys.executable, "-m", "ddjax.run", *args], cwd=cwd, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    return start
+
+
+def _finish(process):
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    return out, err
+
+
+def _kill_when(process, ready, timeout=120):
+    """SIGKILLs `process` as soon as `ready()` holds; fails if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the run never reached the moment to kill it"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.fixture(scope="module")
+def reference(cli, tmp_path_factory):
+    """curves.npz of an uninterrupted CLI run of TINY_RUN."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    _finish(cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=out.parent))
+    return (out / "curves.npz").read_bytes()
+
+
+def test_same_config_and_seed_give_identical_curves(reference, tmp_path):
+    # A second run, compiled afresh in another process than the reference, must reproduce its file byte for byte.
+    run_experiment(tiny_run_config(), tmp_path / "again")
+    assert (tmp_path / "again" / "curves.npz").read_bytes() == reference
+
+
+def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, reference, tmp_path):
+    out = tmp_path / "run"
+    steps, partial = 30, out / (checkpoint.CHECKPOINT + ".tmp")
+    first = cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=tmp_path, pause="after:0.5")
+    _kill_when(first, lambda: (out / checkpoint.CHECKPOINT).exists())
+    killed_at = checkpoint.load_checkpoint(out).step
+    assert 0 < killed_at <= steps and not (out / "report.json").exists()  # Killed mid-training.
+
+    # Resumed, then killed while a newer checkpoint is half-way to replacing a complete older one.
+    second = cli("--resume", str(out), "--no-progress", cwd=tmp_path, pause="write:0.5")
+    _kill_when(second, lambda: partial.exists() and checkpoint.load_checkpoint(out).step > killed_at)
+    assert checkpoint.load_checkpoint(out).step < steps + 1
+
+    _, err = _finish(cli("--resume", str(out), cwd=tmp_path))  # With the progress bar this time.
+    resumed_at = json.loads((out / "report.json").read_text())["resumed_from_step"]
+    assert resumed_at > killed_at and f"{resumed_at}/{steps}" in err  # The bar starts where training resumes.
+    assert (out / "curves.npz").read_bytes() == reference
+    assert sorted(p.name for p in out.iterdir()) == sorted(experiment.OUTPUT_FILES)  # No checkpoint, no .tmp.
