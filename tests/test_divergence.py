@@ -32,7 +32,9 @@ def _give_one_member_a_huge_learning_rate(monkeypatch, width, seed):
 
 
 def test_diverging_member_is_flagged_excluded_and_isolated(tiny_config, tmp_path, monkeypatch):
-    config = replace(tiny_config, width=(7, 8))  # One vmapped group of four members, padded to width 8.
+    # depth=2 takes the grouped path: one vmapped group of four members, padded to width 8 (the packed path
+    # has its own isolation test in test_packed.py).
+    config = replace(tiny_config, width=(7, 8), depth=2)
     clean = run_sweep(config)
     assert clean.group_widths == (8,)
     _give_one_member_a_huge_learning_rate(monkeypatch, width=8, seed=1)
