@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="training steps of the main table (default 2000)")
     parser.add_argument("--repeats", type=int, help="repeats per way (default 3, quick 1)")
     parser.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated subset of: {', '.join(WAYS)}")
+    parser.add_argument("--members", default="1,4,16,64", help="member counts of the scaling measurement")
+    parser.add_argument("--scaling-steps", type=int, help="steps of the scaling measurement (default steps / 4)")
     parser.add_argument("--out", default="benchmarks/results", help="path prefix of the .json and .png outputs")
     args = parser.parse_args(argv)
     ways = [w.strip() for w in args.ways.split(",")]
@@ -180,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['achieved_gflops']:.1f} | {row['fraction_of_peak']:.1%} | "
               f"{row['speedup_vs_serial'] or float('nan'):.1f}x |")
 
-    scaling_steps = max(steps // 4, 50)
+    scaling_steps = args.scaling_steps or max(steps // 4, 50)
     scaling = {way: {} for way in rows}
-    for members in (1, 4, 16, 64):
+    for members in (int(m) for m in args.members.split(",")):
         n_widths = min(members, 16)
         sized = sweep_config(n_widths, members // n_widths, scaling_steps)
         for way in rows:

@@ -1,6 +1,6 @@
-"""Model-wise double descent of a one-hidden-layer MLP on MNIST-1D with 15% label noise.
+"""Model-wise double descent of a one-hidden-layer MLP on MNIST-1D with 20% label noise.
 
-Command:  python -m ddjax.run mlp_mnist1d        (smoke test: python -m ddjax.run mlp_mnist1d:smoke)
+Command:  python -m ddjax.run mlp_mnist1d          (variants: mlp_mnist1d:smoke, mlp_mnist1d:noise)
 Runtime:  TBD
 Result:   TBD
 """
@@ -10,10 +10,15 @@ from ddjax.experiment import variant
 
 
 def get_config(name: str = "default") -> Config:
+    """15 widths 4..1400 x 2 seeds, 2000 noisy training samples, Adam for 8000 steps of batch 128."""
     config = Config(
-        dataset="mnist1d", n_samples=5000, n_train=(4000,), label_noise=(0.15,),
-        width=geometric_widths(1, 512, 15), seed=(0, 1),
-        model="mlp", depth=1, optimizer="adam", learning_rate=(1e-3,), batch_size=128, steps=4000,
+        dataset="mnist1d", n_samples=8000, train_fraction=0.5, n_train=(2000,), label_noise=(0.2,),
+        width=geometric_widths(4, 1400, 15), seed=(0, 1),
+        model="mlp", depth=1, optimizer="adam", learning_rate=(1e-3,), batch_size=128, steps=8000,
         loss="cross_entropy", n_evals=20)
-    return variant(config, name, smoke=dict(n_samples=600, n_train=(300,), width=(1, 4, 16, 64), steps=60,
-                                            batch_size=32, n_evals=5, n_chunks=3))
+    return variant(
+        config, name,
+        smoke=dict(n_samples=600, n_train=(300,), width=(1, 4, 16, 64), steps=60, batch_size=32, n_evals=5,
+                   n_chunks=3),
+        noise=dict(label_noise=(0.0, 0.1, 0.2), seed=(0,)),
+    )
