@@ -84,11 +84,17 @@ def run_sweep(config: Config, *, mode: str | None = None, progress: bool = False
               on_chunk: Callable[[int, Any], None] | None = None) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
+    With `config.method == "min_norm"` nothing is trained: `ddjax.closed_form` solves every read-out instead.
+
     Args:
       mode: "vmap" (all members in one compiled program, widths grouped to limit padding) or "serial" (one
         member at a time, each at its own width, sharing the member code); defaults to `config.mode`.
       progress: show a progress bar with ETA over chunks of steps.
     """
+    if config.method == "min_norm":  # No training: the read-out is solved in closed form.
+        from ddjax.closed_form import solve_sweep
+
+        return solve_sweep(config)
     mode = mode or config.mode
     dataset = load_dataset(config)
     data = shared_data(dataset, config)
