@@ -30,8 +30,10 @@ from ddjax.train import CURVES, member_eval
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
 # 1e-16 of the largest, and the smallest real ones at the threshold are ~1e-10 of it in our experiments.
 EIGENVALUE_RTOL = 1e-13
-# Each group compiles its own solver; past a few groups compiling costs more than the padding it saves.
+# Each group compiles its own solver (seconds on a CPU): past a few groups, or for a sweep whose padded work is
+# small anyway, compiling costs more than the padding it saves.
 MAX_GROUPS = 4
+SMALL_SWEEP_FLOPS = 1e10
 MIN_NORM_CURVES = (*CURVES, "weight_norm")
 
 
@@ -96,7 +98,7 @@ def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     dataset = load_dataset(config)
     data, spec = shared_data(dataset, config), train_spec(config, dataset)
     n_max = max(config.n_train)
-    plan = grouping.plan_groups(coords["width"], cost=lambda w: _solve_cost(n_max, w + 1), max_groups=MAX_GROUPS)
+    plan = _plan_groups(coords["width"], lambda w: _solve_cost(n_max, w + 1))
     groups = tuple(stack_members(coords, index, dataset, config, spec, width)
                    for index, width in zip(plan.indices, plan.max_widths))
 
@@ -112,8 +114,7 @@ def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     # sweep padded to its largest n would spend most of its time on padded rows.
     by_width = len(config.width) >= len(config.n_train)
     axis, other = ("width", max(config.n_train)) if by_width else ("n_train", max(config.width))
-    plan = grouping.plan_groups(coords[axis], cost=lambda m: _solve_cost(*((other, m) if by_width else (m, other))),
-                                max_groups=MAX_GROUPS)
+    plan = _plan_groups(coords[axis], lambda m: _solve_cost(*((other, m) if by_width else (m, other))))
     shapes = [(other, m) if by_width else (m, other) for m in plan.max_widths]  # (n_max, p_max) of each group
     groups = tuple(gaussian_regression.Member(width=jnp.asarray(coords["width"][i], jnp.int32),
                                               n_train=jnp.asarray(coords["n_train"][i], jnp.int32),
@@ -128,6 +129,11 @@ def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
         return tuple(out)
 
     return _Program(jax.jit(solve), groups, np.concatenate(plan.indices), tuple(p for _, p in shapes))
+
+
+def _plan_groups(sizes: np.ndarray, cost) -> grouping.GroupPlan:
+    small = len(sizes) * cost(int(np.max(sizes))) < SMALL_SWEEP_FLOPS
+    return grouping.plan_groups(sizes, cost=cost, max_groups=1 if small else MAX_GROUPS)
 
 
 def _solve_cost(n: int, f: int) -> float:

@@ -88,15 +88,13 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     import jax
 
     import ddjax
-    from ddjax.plot import plot_curves
-    from ddjax.report import slices, sweep_report, x_axis
+    from ddjax.outputs import write_analysis
     from ddjax.sweep import run_sweep
 
     out = prepare_output_dir(out_dir, force=force)
     start = time.perf_counter()
     result = run_sweep(config, progress=progress)
-    report, reports = sweep_report(result, config)
-    report["wall_seconds"] = time.perf_counter() - start
+    wall_seconds = time.perf_counter() - start
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
     try:
@@ -106,12 +104,7 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
         arrays = {f"coord_{k}": v for k, v in result.coords.items()}
         np.savez(staging / "curves.npz", eval_steps=result.eval_steps, diverged_step=result.diverged_step,
                  **arrays, **result.curves)
-        (staging / "report.json").write_text(json.dumps(report, indent=2))
-        for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
-            label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
-            file = "curves.png" if i == 0 else f"curves-{i}.png"
-            plot_curves(staging / file, cut.x, cut.train_error, cut.test_error, analysis,
-                        x_label=x_axis(config), title=f"{name}: {label}")
+        report = write_analysis(staging, result, config, name, wall_seconds=wall_seconds)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -133,4 +126,6 @@ def summary(report: dict[str, Any]) -> str:
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
         f"train {report['timing']['run_seconds']:.1f} s)",
     ]
-    return "\n".join(lines + [f"note: {n}" for n in report["notes"]])
+    from ddjax.outputs import summary_lines
+
+    return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])

@@ -1,4 +1,7 @@
-"""Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`."""
+"""Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`.
+
+`python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=MODES, help="vmap (one program) or serial (one member at a time)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--report", metavar="DIR", help="re-analyse and re-plot the finished run in DIR (no training)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return _reanalyze(args.report)
     name, _, variant = args.experiment.partition(":")
     try:
         config = experiment_config(name, variant or "default")
@@ -45,6 +51,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(summary(report))
     print(f"wrote {out}/: config.json curves.npz report.json curves.png")
+    return 0
+
+
+def _reanalyze(out: str) -> int:
+    from ddjax.outputs import reanalyze
+
+    try:
+        report = reanalyze(out)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    print(f"rewrote {out}/: report.json and figures")
     return 0
 
 
