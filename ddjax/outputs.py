@@ -112,11 +112,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             interval = bootstrap[key]
             if interval:
                 lines.append(f"{key} {c} interval (bootstrap): [{interval['low']:.4g}, {interval['high']:.4g}]")
-    for entry in report.get("epochwise", []):
-        peak = entry["peak"]
-        where = f"peak at step {peak['step']:g} (error {peak['error']:.3f})" if peak else "no peak"
-        lines.append(f"epoch-wise {_fixed(entry['fixed'])}: {where}, double descent: "
-                     f"{entry['epochwise_double_descent']}")
+    epochwise = report.get("epochwise", [])
+    if epochwise:
+        found = [e for e in epochwise if e["epochwise_double_descent"]]
+        lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves")
+        for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
+            peak = entry["peak"]
+            where = f"peak at step {peak['step']:g} (error {peak['error']:.3f})" if peak else "no peak"
+            lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]
         lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "

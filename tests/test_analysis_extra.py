@@ -89,24 +89,35 @@ def test_effective_model_complexity(train, expected):
     assert (emc["emc"], emc["censored"]) == expected
 
 
-STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000], float)
-EPOCH_TEST = np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.55, 0.62, 0.6, 0.5, 0.45])  # Falls, peaks at 300, falls.
-EPOCH_TRAIN = np.array([0.9, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
+STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000], float)
+# Falls to 0.5 by step 30, rises to 0.6 around steps 1000-3000 (0.62 at one step), falls to 0.45.
+EPOCH_TEST = np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.5, 0.58, 0.62, 0.6, 0.5, 0.46, 0.45])
+EPOCH_TRAIN = np.array([0.9, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0])
 
 
 def test_epochwise_double_descent_found():
     report = epochwise_analysis(STEPS, EPOCH_TRAIN, EPOCH_TEST)
-    assert report.peak == {"step": 300.0, "error": 0.62}
-    assert report.first_min == {"step": 30.0, "error": 0.5} and report.later_min == {"step": 10000.0, "error": 0.45}
-    assert report.epochwise_double_descent and report.interpolation_step == 1000
-    assert report.member_peaks[0]["step"] == 300 and report.member_peaks[0]["prominence"] == pytest.approx(0.12)
+    # On the 3-step running median the single 0.62 becomes 0.6, the level of its neighbours.
+    assert report.peak == {"step": 1000.0, "error": 0.6}
+    assert report.first_min == {"step": 30.0, "error": 0.5}
+    assert report.later_min == {"step": 100000.0, "error": 0.45}
+    assert report.epochwise_double_descent and report.interpolation_step == 1000 and report.final_error == 0.45
+    assert report.member_peaks[0]["step"] == 1000 and report.member_peaks[0]["prominence"] == pytest.approx(0.1)
     json.dumps(report.to_dict())
+
+
+def test_a_single_evaluation_spike_is_not_a_peak():
+    spike = np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.5, 0.62, 0.48, 0.46, 0.45, 0.44, 0.43])
+    assert epochwise_analysis(STEPS, EPOCH_TRAIN, spike).peak is None
+    unsmoothed = epochwise_analysis(STEPS, EPOCH_TRAIN, spike, smoothing_window=1)
+    assert unsmoothed.peak == {"step": 300.0, "error": 0.62} and unsmoothed.epochwise_double_descent
 
 
 @pytest.mark.parametrize("test, peak_step", [
     (np.linspace(0.9, 0.4, STEPS.size), None),  # Only falls.
-    (np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.72]), None),  # Overfits, never falls again.
-    (np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.51, 0.505, 0.5, 0.49, 0.48]), 100.0),  # A wobble below min_rise.
+    (np.array([0.9, 0.9, 0.93, 0.93, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.44, 0.43]), None),  # Wobbles before falling.
+    (np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.72, 0.73, 0.74]), None),  # Overfits for good.
+    (np.array([0.9, 0.85, 0.7, 0.6, 0.5, 0.5, 0.51, 0.512, 0.505, 0.49, 0.48, 0.47]), 300.0),  # Below min_rise.
 ])
 def test_no_epochwise_double_descent(test, peak_step):
     report = epochwise_analysis(STEPS, EPOCH_TRAIN, test)
@@ -114,11 +125,12 @@ def test_no_epochwise_double_descent(test, peak_step):
     assert (report.peak or {}).get("step") == peak_step
 
 
-def test_epochwise_per_member_peaks_and_seed_noise():
-    late = np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.5, 0.48, 0.55, 0.5, 0.45])  # This member peaks at 1000.
-    report = epochwise_analysis(STEPS, np.stack([EPOCH_TRAIN] * 2), np.stack([EPOCH_TEST, late]))
-    assert [p["step"] for p in report.member_peaks] == [300, 1000]
-    flat = epochwise_analysis(STEPS, np.stack([EPOCH_TRAIN] * 2), np.stack([EPOCH_TEST, np.full(10, 0.5)]))
-    assert flat.member_peaks[1] is None
+def test_epochwise_per_member_peaks_and_bad_input():
+    late = np.array([0.9, 0.85, 0.7, 0.6, 0.55, 0.5, 0.48, 0.5, 0.56, 0.56, 0.5, 0.45])  # Peaks at step 3000.
+    report = epochwise_analysis(STEPS, np.stack([EPOCH_TRAIN] * 3),
+                                np.stack([EPOCH_TEST, late, np.full(STEPS.size, 0.5)]))
+    assert [(p or {}).get("step") for p in report.member_peaks] == [1000, 3000, None]
     with pytest.raises(ValueError, match="ascending steps"):
         epochwise_analysis(STEPS[::-1], EPOCH_TRAIN, EPOCH_TEST)
+    with pytest.raises(ValueError, match="odd integer"):
+        epochwise_analysis(STEPS, EPOCH_TRAIN, EPOCH_TEST, smoothing_window=2)
