@@ -22,9 +22,8 @@ from ddjax.experiment import variant
 def get_config(name: str = "default") -> Config:
     config = Config(
         dataset="mnist1d", n_samples=8000, train_fraction=0.5, n_train=geometric_widths(125, 4000, 11),
-        label_noise=(0.2,),
-        width=(16, 64, 256), seed=(0, 1), model="mlp", depth=1, optimizer="adam", learning_rate=(1e-3,),
-        batch_size=64, steps=8000, loss="cross_entropy", n_evals=10, x_axis="n_train")
+        label_noise=(0.2,), width=(16, 64, 256), seed=(0, 1), model="mlp", depth=1, optimizer="adam",
+        learning_rate=(1e-3,), batch_size=64, steps=8000, loss="cross_entropy", n_evals=10, x_axis="n_train")
     return variant(config, name, smoke=dict(n_samples=600, train_fraction=0.8, n_train=(40, 80, 160, 320),
                                             width=(4, 16), steps=60, batch_size=32, n_evals=3, n_chunks=3,
                                             n_bootstrap=50))
