@@ -27,10 +27,12 @@ class DoubleDescentReport:
         sample-wise sweep); None if none is.
       threshold_reached: whether `interpolation_threshold` exists.
       test_error_peak: {"x", "error"}: the test-error peak (rule in `analyze`); None without test data.
-      under_min: {"x", "error"}: lowest mean test error at x strictly below the peak; None if no such x.
-      over_min: {"x", "error"}: lowest mean test error at x strictly above the peak; None if no such x.
-      overparameterized_regime: {"start", "end"}: the x range past both the threshold and the peak;
-        None without a threshold or when no x lies past both.
+      under_min: {"x", "error"}: lowest mean test error at x strictly below the peak (above, for a
+        sample-wise sweep); None if no such x.
+      over_min: {"x", "error"}: lowest mean test error at x strictly above the peak (below, for a sample-wise
+        sweep); None if no such x.
+      overparameterized_regime: {"start", "end"}: the x range past both the threshold and the peak (before
+        both, for a sample-wise sweep); None without a threshold or when no x lies past both.
       double_descent: whether the peak rises above both minima by more than the noise (rule in `analyze`).
       n_seeds: rows S of the error arrays (1 for 1-D input).
       n_excluded: non-finite entries dropped, counted over train_error and test_error together.
