@@ -2,13 +2,14 @@
 
 __version__ = "0.1.0"
 
-from ddjax.analysis import DoubleDescentReport, analyze
+from ddjax.analysis import DoubleDescentReport, analyze, bootstrap_seeds, effective_model_complexity
 from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths, replace
+from ddjax.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
 from ddjax.sweep import SweepResult, expand_members, run_sweep
 
 __all__ = [
-    "Config", "ConfigError", "DoubleDescentReport", "SweepResult", "analyze", "apply_overrides",
-    "experiment_config", "expand_members", "geometric_widths", "load_experiment", "replace", "resume_experiment",
-    "run_experiment", "run_sweep",
+    "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "SweepResult", "analyze", "apply_overrides",
+    "bootstrap_seeds", "effective_model_complexity", "epochwise_analysis", "experiment_config", "expand_members",
+    "geometric_widths", "load_experiment", "replace", "resume_experiment", "run_experiment", "run_sweep",
 ]

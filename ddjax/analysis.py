@@ -1,4 +1,4 @@
-"""Interpolation threshold, test-error peak and regimes of a double-descent curve.
+"""Interpolation threshold, test-error peak and regimes of a double-descent curve; bootstrap over seeds; EMC.
 
 Pure numpy on host arrays: analysis runs after training, on the stacked curves a sweep returns. Every
 location is read off the seed-mean curves; non-finite entries (diverged members) are dropped, never imputed.
@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 
 DEFAULT_MIN_RISE = 0.005  # half a percentage point of error
 PEAK_WINDOW = 4.0  # the peak is looked for within this factor of the interpolation threshold
+BOOTSTRAP_CONFIDENCE = 0.9  # two-sided level of the intervals; share of resamples double descent needs
 
 Point = dict[str, float]  # {"x": location, "error": seed-mean error there}
 
@@ -22,19 +23,24 @@ class DoubleDescentReport:
     """What `analyze` found. Locations are values of `x`; errors are seed means.
 
     Attributes:
-      interpolation_threshold: smallest x whose mean train error is <= train_tolerance; None if none is.
+      interpolation_threshold: smallest x whose mean train error is <= train_tolerance (largest x for a
+        sample-wise sweep); None if none is.
       threshold_reached: whether `interpolation_threshold` exists.
       test_error_peak: {"x", "error"}: the test-error peak (rule in `analyze`); None without test data.
-      under_min: {"x", "error"}: lowest mean test error at x strictly below the peak; None if no such x.
-      over_min: {"x", "error"}: lowest mean test error at x strictly above the peak; None if no such x.
-      overparameterized_regime: {"start", "end"}: the x range past both the threshold and the peak;
-        None without a threshold or when no x lies past both.
+      under_min: {"x", "error"}: lowest mean test error at x strictly below the peak (above, for a
+        sample-wise sweep); None if no such x.
+      over_min: {"x", "error"}: lowest mean test error at x strictly above the peak (below, for a sample-wise
+        sweep); None if no such x.
+      overparameterized_regime: {"start", "end"}: the x range past both the threshold and the peak (before
+        both, for a sample-wise sweep); None without a threshold or when no x lies past both.
       double_descent: whether the peak rises above both minima by more than the noise (rule in `analyze`).
       n_seeds: rows S of the error arrays (1 for 1-D input).
       n_excluded: non-finite entries dropped, counted over train_error and test_error together.
       train_tolerance: the tolerance used for the threshold.
       min_rise: the smallest rise that counts as a peak.
       notes: human-readable findings, including why a quantity is missing.
+      bootstrap: the result of `bootstrap_seeds` when `analyze` was asked for resamples and had >= 2 seeds,
+        else None; `double_descent` is then its decision.
     """
 
     interpolation_threshold: float | None
@@ -49,6 +55,7 @@ class DoubleDescentReport:
     train_tolerance: float
     min_rise: float
     notes: tuple[str, ...]
+    bootstrap: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the report as plain Python types (JSON-serializable; None stays None)."""
@@ -84,7 +91,9 @@ def seed_mean_and_error(errors: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
-            train_tolerance: float = 0.01, min_rise: float | None = None) -> DoubleDescentReport:
+            train_tolerance: float = 0.01, min_rise: float | None = None, samplewise: bool = False,
+            n_bootstrap: int = 0, bootstrap_seed: int = 0,
+            confidence: float = BOOTSTRAP_CONFIDENCE) -> DoubleDescentReport:
     """Finds the interpolation threshold and the test-error peak, and decides whether there is double descent.
 
     Rules, all on seed-mean curves and over the x where the mean is finite:
@@ -97,6 +106,12 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
       * overparameterized_regime: from the first x that is >= threshold and > peak x, to max(x).
       * double_descent: peak - under_min > noise and peak - over_min > noise, each side with its own
         noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)); with one seed, noise = min_rise.
+        With `n_bootstrap` > 0 and >= 2 seeds the decision is instead the bootstrap's (`bootstrap_seeds`):
+        the peak must rise above both minima by more than min_rise in at least `confidence` of the resamples.
+    With `samplewise=True` x is the training-set size, and a model interpolates small x, not large x: the
+    threshold is the largest x with mean train error <= `train_tolerance`, the under-parameterized side is
+    right of the peak (more data than the model fits) and the over-parameterized regime runs from min(x) to
+    the last x that is <= threshold and < peak x.
 
     Args:
       x: shape (K,), positive and strictly ascending (width, number of features, n_train, ...).
@@ -104,6 +119,10 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
       test_error: same shape as train_error.
       train_tolerance: mean train error at or below which a model counts as interpolating.
       min_rise: the smallest rise that counts as a peak; None means DEFAULT_MIN_RISE.
+      samplewise: x is the number of training samples (see above).
+      n_bootstrap: resamples of seeds for confidence intervals (0: none).
+      bootstrap_seed: seed of the resampling.
+      confidence: level of the intervals and share of resamples the bootstrap decision needs.
 
     Returns:
       A DoubleDescentReport.
@@ -125,7 +144,7 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
                 missing = ", ".join(f"{v:g}" for v in x[np.isnan(mean)])
                 notes.append(f"no finite {name} error at x=[{missing}]")
 
-    threshold = _interpolation_threshold(x, train_mean, train_tolerance, notes)
+    threshold = _interpolation_threshold(x, train_mean, train_tolerance, notes, largest=samplewise)
     peak = _peak_index(x, test_mean, threshold)
     under = over = regime = None
     if peak is None:
@@ -134,12 +153,28 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
         notes.append(f"test error peaks at x={x[peak]:g} (error {test_mean[peak]:.4g})")
         under = _argmin_where(test_mean, x < x[peak])
         over = _argmin_where(test_mean, x > x[peak])
-    if threshold is not None:
+        if samplewise:
+            under, over = over, under
+    if threshold is not None and not samplewise:
         past = np.flatnonzero((x >= threshold) & (x > (-np.inf if peak is None else x[peak])))
         regime = {"start": float(x[past[0]]), "end": float(x[-1])} if past.size else None
+    elif threshold is not None:
+        past = np.flatnonzero((x <= threshold) & (x < (np.inf if peak is None else x[peak])))
+        regime = {"start": float(x[0]), "end": float(x[past[-1]])} if past.size else None
     double_descent = False
     if peak is not None:
-        double_descent = _is_double_descent(x, test_mean, test_stderr, peak, under, over, min_rise, notes)
+        double_descent = _is_double_descent(x, test_mean, test_stderr, peak, under, over, min_rise, notes,
+                                            samplewise)
+    bootstrap = None
+    if n_bootstrap > 0 and train.shape[0] < 2:
+        notes.append("no bootstrap: one seed")
+    elif n_bootstrap > 0 and peak is not None:
+        bootstrap = bootstrap_seeds(x, train, test, n_resamples=n_bootstrap, seed=bootstrap_seed,
+                                    confidence=confidence, train_tolerance=train_tolerance, min_rise=min_rise,
+                                    samplewise=samplewise)
+        double_descent = bootstrap["double_descent"]
+        notes.append(f"bootstrap over {train.shape[0]} seeds: double descent in {bootstrap['p_double_descent']:.0%}"
+                     f" of {n_bootstrap} resamples (needs {confidence:.0%}): {'yes' if double_descent else 'no'}")
     return DoubleDescentReport(
         interpolation_threshold=threshold,
         threshold_reached=threshold is not None,
@@ -153,7 +188,79 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
         train_tolerance=float(train_tolerance),
         min_rise=min_rise,
         notes=tuple(notes),
+        bootstrap=bootstrap,
     )
+
+
+def bootstrap_seeds(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *, n_resamples: int = 500,
+                    seed: int = 0, confidence: float = BOOTSTRAP_CONFIDENCE, train_tolerance: float = 0.01,
+                    min_rise: float | None = None, samplewise: bool = False) -> dict[str, Any]:
+    """Percentile intervals of the threshold, the peak location and the peak height, resampling seeds.
+
+    Each resample draws S of the S seed rows with replacement (a seeded numpy Generator) and runs `analyze`
+    on them. Intervals run from the (1 - confidence)/2 to the (1 + confidence)/2 quantile of the resampled
+    values (values that occur in some resample); `fraction_defined` is the share of resamples in which the
+    quantity exists (e.g. the threshold was reached). `rise_under` / `rise_over` are the peak's height above
+    the under- / over-parameterized minimum; `double_descent` holds when both exceed `min_rise` in at least
+    `confidence` of the resamples (`p_double_descent`). With few seeds the resamples take few distinct values,
+    so the intervals are coarse.
+
+    Returns:
+      A JSON-ready dict; each interval is {"low", "high", "fraction_defined"} or None if never defined.
+    """
+    x, train, test = check_curves(x, train_error, test_error)
+    min_rise = DEFAULT_MIN_RISE if min_rise is None else float(min_rise)
+    draws = np.random.default_rng(seed).integers(0, train.shape[0], size=(n_resamples, train.shape[0]))
+    names = ("interpolation_threshold", "peak_x", "peak_error", "rise_under", "rise_over")
+    values = np.full((n_resamples, len(names)), np.nan)
+    for i, rows in enumerate(draws):
+        report = analyze(x, train[rows], test[rows], train_tolerance=train_tolerance, min_rise=min_rise,
+                         samplewise=samplewise)
+        peak, under, over = report.test_error_peak, report.under_min, report.over_min
+        if report.interpolation_threshold is not None:
+            values[i, 0] = report.interpolation_threshold
+        if peak is not None:
+            values[i, 1:3] = peak["x"], peak["error"]
+            values[i, 3] = np.nan if under is None else peak["error"] - under["error"]
+            values[i, 4] = np.nan if over is None else peak["error"] - over["error"]
+    p_double_descent = float(np.mean((values[:, 3] > min_rise) & (values[:, 4] > min_rise)))  # NaN is False
+    return {
+        "n_resamples": int(n_resamples), "seed": int(seed), "confidence": float(confidence),
+        **{name: _interval(values[:, j], confidence) for j, name in enumerate(names)},
+        "p_double_descent": p_double_descent, "double_descent": bool(p_double_descent >= confidence),
+    }
+
+
+def _interval(values: np.ndarray, confidence: float) -> dict[str, float] | None:
+    defined = values[np.isfinite(values)]
+    if not defined.size:
+        return None
+    low, high = np.quantile(defined, [(1 - confidence) / 2, (1 + confidence) / 2], method="inverted_cdf")
+    return {"low": float(low), "high": float(high), "fraction_defined": defined.size / values.size}
+
+
+def effective_model_complexity(n_train: ArrayLike, train_error: ArrayLike, *,
+                               tolerance: float = 0.01) -> dict[str, Any]:
+    """EMC (Nakkiran et al. 2019): the largest n_train at which the mean train error is still <= tolerance.
+
+    Args:
+      n_train: shape (K,), ascending training-set sizes of a sample-wise sweep at one model size.
+      train_error: shape (K,) or (S, K) over S seeds.
+      tolerance: the epsilon of the definition.
+
+    Returns:
+      {"emc", "censored", "tolerance", "note"}: `emc` is None if no n reaches the tolerance; `censored` means
+      the largest n still does, so the EMC is at least that.
+    """
+    x, train, _ = check_curves(n_train, train_error, train_error)
+    mean, _ = seed_mean_and_error(train)
+    reached = np.flatnonzero(mean <= tolerance)
+    if not reached.size:
+        return {"emc": None, "censored": False, "tolerance": float(tolerance),
+                "note": f"train error > {tolerance:g} at every n (EMC below n={x[0]:g})"}
+    emc, censored = float(x[reached[-1]]), bool(reached[-1] == x.size - 1)
+    note = f"EMC {'>= ' if censored else ''}{emc:g}: the largest n with mean train error <= {tolerance:g}"
+    return {"emc": emc, "censored": censored, "tolerance": float(tolerance), "note": note}
 
 
 def check_curves(x: ArrayLike, train_error: ArrayLike,
@@ -178,10 +285,10 @@ def check_curves(x: ArrayLike, train_error: ArrayLike,
     return x, np.atleast_2d(train), np.atleast_2d(test)
 
 
-def _interpolation_threshold(x, train_mean, tolerance, notes) -> float | None:
+def _interpolation_threshold(x, train_mean, tolerance, notes, largest=False) -> float | None:
     reached = np.flatnonzero(train_mean <= tolerance)  # NaN compares False, so missing x never count
     if reached.size:
-        i = reached[0]
+        i = reached[-1] if largest else reached[0]
         notes.append(f"interpolation threshold at x={x[i]:g} (train error {train_mean[i]:.4g} <= {tolerance:g})")
         return float(x[i])
     i = _argmin_where(train_mean, np.ones(x.shape, bool))
@@ -200,20 +307,31 @@ def _peak_index(x, test_mean, threshold) -> int | None:
     candidates = np.flatnonzero(window)
     if not candidates.size:
         return None
-    # Missing points become +inf so they can never be the minimum on either side.
-    y = np.where(finite, test_mean, np.inf)
-    left_min = np.concatenate([[np.inf], np.minimum.accumulate(y)[:-1]])
-    right_min = np.concatenate([np.minimum.accumulate(y[::-1])[::-1][1:], [np.inf]])
-    # The smaller of the two descents is exactly what the double-descent test weighs against the noise.
-    descent = test_mean[candidates] - np.maximum(left_min, right_min)[candidates]
+    descent = prominence(test_mean)[candidates]
     if descent.max() > 0:
         return int(candidates[np.argmax(descent)])
     return int(candidates[np.argmax(test_mean[candidates])])
 
 
-def _is_double_descent(x, mean, stderr, peak, under, over, min_rise, notes) -> bool:
+def prominence(y: np.ndarray) -> np.ndarray:
+    """min(y[i] - lowest y left of i, y[i] - lowest y right of i); -inf at the edges and where y is not finite.
+
+    The smaller of the two descents is exactly what the double-descent test weighs against the noise.
+    """
+    y = np.asarray(y, dtype=float)
+    finite = np.isfinite(y)
+    # Missing points become +inf so they can never be the minimum on either side.
+    z = np.where(finite, y, np.inf)
+    left_min = np.concatenate([[np.inf], np.minimum.accumulate(z)[:-1]])
+    right_min = np.concatenate([np.minimum.accumulate(z[::-1])[::-1][1:], [np.inf]])
+    with np.errstate(invalid="ignore"):
+        return np.where(finite, y - np.maximum(left_min, right_min), -np.inf)
+
+
+def _is_double_descent(x, mean, stderr, peak, under, over, min_rise, notes, samplewise=False) -> bool:
     if under is None or over is None:
-        notes.append(f"no double descent: no x {'below' if under is None else 'above'} the peak at x={x[peak]:g}")
+        side = "below" if (under is None) != samplewise else "above"
+        notes.append(f"no double descent: no x {side} the peak at x={x[peak]:g}")
         return False
     rises = [mean[peak] - mean[i] for i in (under, over)]
     noises = [max(min_rise, 2 * float(np.hypot(stderr[peak], stderr[i]))) for i in (under, over)]

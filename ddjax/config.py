@@ -7,12 +7,16 @@ import math
 import typing
 from typing import Any
 
-DATASETS = ("mnist1d", "gaussian")
-MODELS = ("mlp", "random_relu_features", "random_fourier_features")
+DATASETS = ("mnist1d", "gaussian", "gaussian_regression")
+MODELS = ("mlp", "random_relu_features", "random_fourier_features", "linear")
+METHODS = ("train", "min_norm")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
 AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
+X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
+# Read-outs with a closed-form minimum-norm least-squares solution (method="min_norm").
+MIN_NORM_MODELS = ("random_relu_features", "random_fourier_features", "linear")
 
 
 class ConfigError(ValueError):
@@ -34,6 +38,9 @@ class Config:
     input_dim: int = 40  # gaussian only; mnist1d is always 40.
     n_classes: int = 10  # gaussian only; mnist1d is always 10.
     teacher_noise: float = 0.0  # gaussian only: std of noise on the teacher's logits.
+    # gaussian_regression only: x ~ N(0, I_p), y = x.b + noise, drawn per member (p = width, n = n_train).
+    signal_norm_sq: float = 1.0  # r^2 = |b|^2.
+    noise_var: float = 0.25  # s^2, the variance of the noise on y.
     data_seed: int = 0
     # Sweep axes.
     width: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
@@ -53,8 +60,12 @@ class Config:
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"
+    # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares).
+    method: str = "train"
     # Analysis.
-    train_tolerance: float = 0.01
+    train_tolerance: float = 0.01  # Also the eps of the effective model complexity.
+    x_axis: str = "auto"  # The axis curves are drawn against; "auto": the first swept of width, n_train, ...
+    n_bootstrap: int = 500  # Resamples of seeds for confidence intervals (0: none).
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -150,7 +161,7 @@ def validate(config: Config) -> Config:
         _check_type(key, getattr(config, key))
     c = config
     for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
-                         ("loss", LOSSES), ("mode", MODES)):
+                         ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     for axis in AXES:
         values = getattr(c, axis)
@@ -163,9 +174,13 @@ def validate(config: Config) -> Config:
     _require(all(s >= 0 for s in c.seed), "seed", c.seed, "integers >= 0")
     _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
-    n_available = n_train_available(c)
-    _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
-             f"integers in [1, {n_available}] (the training split of n_samples={c.n_samples})")
+    _validate_method(c)
+    if c.dataset == "gaussian_regression":  # Drawn per member: any training-set size is available.
+        _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
+    else:
+        n_available = n_train_available(c)
+        _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
+                 f"integers in [1, {n_available}] (the training split of n_samples={c.n_samples})")
     _require(c.batch_size >= 0, "batch_size", c.batch_size, "an integer >= 0 (0 means full batch)")
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
@@ -180,7 +195,26 @@ def validate(config: Config) -> Config:
              "a finite number >= 0")
     _require(0 <= c.train_tolerance < 1, "train_tolerance", c.train_tolerance, "a number in [0, 1)")
     _require(c.data_seed >= 0, "data_seed", c.data_seed, "an integer >= 0")
+    _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
+    for key in ("signal_norm_sq", "noise_var"):
+        value = getattr(c, key)
+        _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
     return config
+
+
+def _validate_method(c: Config) -> None:
+    """The combinations of method, model, data set and loss that have a meaning."""
+    if c.method == "min_norm":
+        _require(c.model in MIN_NORM_MODELS, "model", c.model,
+                 f"with method=min_norm one of {', '.join(MIN_NORM_MODELS)}")
+        _require(c.loss == "squared", "loss", c.loss, "with method=min_norm only squared (least squares)")
+    if c.dataset == "gaussian_regression":
+        _require(c.model == "linear", "model", c.model, "with dataset=gaussian_regression only linear")
+        _require(c.method == "min_norm", "method", c.method, "with dataset=gaussian_regression only min_norm")
+        _require(c.label_noise == (0.0,), "label_noise", c.label_noise,
+                 "only 0 with dataset=gaussian_regression (its noise is noise_var)")
+    else:
+        _require(c.model != "linear", "model", c.model, "linear only with dataset=gaussian_regression")
 
 
 def n_train_available(config: Config) -> int:

@@ -119,8 +119,7 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
 
 def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
               resumed: checkpoint.Checkpoint | None) -> dict[str, Any]:
-    from ddjax.plot import plot_curves
-    from ddjax.report import slices, sweep_report, x_axis
+    from ddjax.outputs import write_analysis
     from ddjax.sweep import run_sweep
 
     start = time.perf_counter()
@@ -134,18 +133,11 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
     result = run_sweep(config, progress=progress, on_chunk=save if config.mode == "vmap" else None,
                        restore=restore, start_step=0 if resumed is None else resumed.step)
-    report, reports = sweep_report(result, config)
-    report["wall_seconds"] = earlier + time.perf_counter() - start
-    report["resumed_from_step"] = None if resumed is None else resumed.step
     arrays = {f"coord_{k}": v for k, v in result.coords.items()}
     checkpoint.write_npz(out / "curves.npz", {"eval_steps": result.eval_steps, "diverged_step": result.diverged_step,
                                               **arrays, **result.curves})
-    for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
-        label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
-        file = "curves.png" if i == 0 else f"curves-{i}.png"
-        plot_curves(out / file, cut.x, cut.train_error, cut.test_error, analysis,
-                    x_label=x_axis(config), title=f"{name}: {label}")
-    rundir.write_text_atomically(out / rundir.REPORT, json.dumps(report, indent=2))  # Last: marks it finished.
+    report = write_analysis(out, result, config, name, wall_seconds=earlier + time.perf_counter() - start,
+                            extra={"resumed_from_step": None if resumed is None else resumed.step})
     (out / checkpoint.CHECKPOINT).unlink(missing_ok=True)
     return report
 
@@ -164,4 +156,6 @@ def summary(report: dict[str, Any]) -> str:
     ]
     if report.get("resumed_from_step") is not None:
         lines.append(f"resumed from step {report['resumed_from_step']}")
-    return "\n".join(lines + [f"note: {n}" for n in report["notes"]])
+    from ddjax.outputs import summary_lines
+
+    return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])

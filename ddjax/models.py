@@ -22,11 +22,14 @@ class ModelFamily(NamedTuple):
     """`init(seed, width, max_width, input_dim, n_classes) -> params`; `apply(params, width, x) -> logits`.
 
     `init` returns host (numpy float32) arrays padded to `max_width`. In `apply`, `width` may be a traced integer
-    and `x` is one example of shape (input_dim,); it returns logits of shape (n_classes,).
+    and `x` is one example of shape (input_dim,); it returns logits of shape (n_classes,). Families whose
+    trained part is a linear read-out also give `features(params, width, x) -> (max_width,)`, so that
+    `apply = features @ params["out"]["w"] + params["out"]["b"]` (used by the closed-form solver).
     """
 
     init: Callable[..., Params]
     apply: Callable[[Params, Any, jax.Array], jax.Array]
+    features: Callable[[Params, Any, jax.Array], jax.Array] | None = None
 
 
 def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape: tuple[int, int],
@@ -88,15 +91,17 @@ def random_features(feature_map: str) -> ModelFamily:
         return {"features": {"w": projection, "b": phase},
                 "out": {"w": np.zeros((max_width, n_classes), np.float32), "b": np.zeros(n_classes, np.float32)}}
 
-    def apply(params, width, x):
+    def features(params, width, x):
         max_width = params["out"]["w"].shape[0]
-        features = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
-        z = x @ features["w"] + features["b"]
+        first = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
+        z = x @ first["w"] + first["b"]
         h = jax.nn.relu(z) if feature_map == "relu" else jnp.sqrt(2.0) * jnp.cos(z)
-        h = h * unit_mask(width, max_width) / jnp.sqrt(jnp.maximum(width, 1))
-        return h @ params["out"]["w"] + params["out"]["b"]
+        return h * unit_mask(width, max_width) / jnp.sqrt(jnp.maximum(width, 1))
 
-    return ModelFamily(init, apply)
+    def apply(params, width, x):
+        return features(params, width, x) @ params["out"]["w"] + params["out"]["b"]
+
+    return ModelFamily(init, apply, features)
 
 
 def get_model(name: str, *, depth: int = 1) -> ModelFamily:

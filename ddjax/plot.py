@@ -17,13 +17,15 @@ from ddjax.analysis import DoubleDescentReport, check_curves, seed_mean_and_erro
 
 def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike,
                 report: DoubleDescentReport | None = None, *, x_label: str = "width",
-                title: str | None = None) -> None:
+                title: str | None = None, emc: float | None = None,
+                overlay: tuple[ArrayLike, ArrayLike, str] | None = None, log_y: bool = False) -> None:
     """Writes a PNG of train and test error against x on a log x-axis.
 
     Each curve is its seed mean (line with markers) and, with >= 2 seeds, a band from the lowest to the
     highest seed. A report adds a dashed line at the interpolation threshold, a star at the test-error peak
-    and a light shading over the over-parameterized regime. Non-finite entries (diverged members) are left
-    out of means and bands.
+    and a light shading over the over-parameterized regime, and, if it has a bootstrap, error bars on the peak
+    (location and height) and a gray band over the threshold's interval. Non-finite entries (diverged members)
+    are left out of means and bands.
 
     Args:
       path: where to write the PNG; missing parent directories are created.
@@ -33,12 +35,19 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
       report: the result of `analyze` on the same curves, or None for the curves alone.
       x_label: the x-axis label.
       title: the figure title; None means a summary of the report, if there is one.
+      emc: draw a dotted line at this effective model complexity.
+      overlay: (x, y, label) of a reference curve to draw over the errors, e.g. a closed-form risk.
+      log_y: a log y-axis (for risks that span decades).
     """
     x, train, test = check_curves(x, train_error, test_error)
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     _plot_curve(ax, x, train, "train", "tab:blue")
     _plot_curve(ax, x, test, "test", "tab:orange")
+    if overlay is not None:
+        ax.plot(*overlay[:2], color="black", linewidth=1.2, label=overlay[2])
+    if emc is not None:
+        ax.axvline(emc, color="tab:purple", linestyle=":", linewidth=1.5, label=f"EMC ({emc:g})")
     if report is not None:
         _mark_report(ax, report)
         if title is None:
@@ -46,7 +55,13 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     ax.set_xscale("log")
     # Explicit limits keep the axis valid when a curve is all NaN or has a single point.
     ax.set_xlim(x[0] / 1.25, x[-1] * 1.25)
-    ax.set_ylim(bottom=0)
+    if log_y:
+        ax.set_yscale("log")
+        positive = test[np.isfinite(test) & (test > 0)]
+        if positive.size:
+            ax.set_ylim(bottom=positive.min() / 3)
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_xlabel(x_label)
     ax.set_ylabel("error")
     ax.grid(True, which="major", alpha=0.3)
@@ -80,3 +95,63 @@ def _mark_report(ax: Axes, report: DoubleDescentReport) -> None:
     if peak is not None:
         ax.plot([peak["x"]], [peak["error"]], marker="*", markersize=14, color="tab:red", linestyle="none",
                 label=f"test-error peak ({peak['x']:g})")
+    bootstrap = report.bootstrap or {}
+    threshold = bootstrap.get("interpolation_threshold")
+    if threshold is not None and threshold["high"] > threshold["low"]:
+        ax.axvspan(threshold["low"], threshold["high"], color="gray", alpha=0.15, linewidth=0,
+                   label=f"threshold {bootstrap['confidence']:.0%} interval")
+    peak_x, peak_error = bootstrap.get("peak_x"), bootstrap.get("peak_error")
+    if peak is not None and peak_x is not None and peak_error is not None:
+        ax.errorbar([peak["x"]], [peak["error"]], color="tab:red", linestyle="none", capsize=3,
+                    xerr=[[max(peak["x"] - peak_x["low"], 0)], [max(peak_x["high"] - peak["x"], 0)]],
+                    yerr=[[max(peak["error"] - peak_error["low"], 0)], [max(peak_error["high"] - peak["error"], 0)]],
+                    label=f"peak {bootstrap['confidence']:.0%} intervals (bootstrap)")
+
+
+def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test_error: ArrayLike, *,
+                   peak_steps: list[float | None] | None = None, highlight: list[int] | None = None,
+                   x_label: str = "width", title: str | None = None) -> None:
+    """Writes a PNG of the test error over (x, training step): a heatmap and a few curves against steps.
+
+    Args:
+      path: where to write the PNG; missing parent directories are created.
+      x: shape (K,): the model sizes (rows of the heatmap).
+      steps: shape (T,): ascending eval steps (columns).
+      test_error: shape (K, T): seed-mean test error.
+      peak_steps: per x, the epoch-wise peak step to mark, or None.
+      highlight: indices into x to draw as curves (default: the smallest, the middle and the largest).
+      x_label: what x is.
+      title: the figure title.
+    """
+    x, steps, errors = np.asarray(x, float), np.asarray(steps, float), np.asarray(test_error, float)
+    if errors.shape != (x.size, steps.size):
+        raise ValueError(f"test_error must have shape (len(x), len(steps))={(x.size, steps.size)}, got {errors.shape}")
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    heat, lines = fig.subplots(1, 2, width_ratios=[1.2, 1])
+    # Index axes, labelled with the values: eval steps are log-spaced and start at 0.
+    image = heat.imshow(np.ma.masked_invalid(errors), aspect="auto", origin="lower", cmap="viridis",
+                        interpolation="nearest")
+    fig.colorbar(image, ax=heat, label="test error")
+    columns = np.unique(np.linspace(0, steps.size - 1, min(steps.size, 7)).round().astype(int))
+    heat.set_xticks(columns, [f"{steps[c]:g}" for c in columns])
+    rows = np.unique(np.linspace(0, x.size - 1, min(x.size, 12)).round().astype(int))
+    heat.set_yticks(rows, [f"{x[r]:g}" for r in rows])
+    heat.set_xlabel("training step")
+    heat.set_ylabel(x_label)
+    marked = [(int(np.searchsorted(steps, step)), row) for row, step in enumerate(peak_steps or []) if step is not None]
+    if marked:
+        heat.plot(*zip(*marked), marker="o", markersize=5, color="white", markeredgecolor="black",
+                  linestyle="none", label="epoch-wise peak")
+        heat.legend(fontsize="small", loc="upper right")
+    highlight = highlight if highlight is not None else sorted({0, x.size // 2, x.size - 1})
+    for i, color in zip(highlight, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")):
+        lines.plot(steps, errors[i], color=color, marker="o", markersize=3, label=f"{x_label} {x[i]:g}")
+    lines.set_xscale("symlog", linthresh=1)
+    lines.set_xlabel("training step")
+    lines.set_ylabel("test error (seed mean)")
+    lines.grid(True, alpha=0.3)
+    lines.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")

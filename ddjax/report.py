@@ -1,4 +1,9 @@
-"""From a sweep's stacked curves to analysis reports: one curve per slice of the non-x axes, seeds stacked."""
+"""From a sweep's stacked curves to analysis reports: one curve per slice of the non-x axes, seeds stacked.
+
+Besides the double-descent analysis of each slice, the report has a section for each analysis that applies:
+`epochwise` (runs with >= 3 eval steps), `effective_model_complexity` (x axis n_train), `theory` (Gaussian
+linear regression) and `weight_norm` (closed-form read-outs).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ddjax.analysis import DoubleDescentReport, analyze
+from ddjax.analysis import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.config import AXES, Config
+from ddjax.epochwise import epochwise_analysis
 from ddjax.sweep import SweepResult
+from ddjax.theory import compare_to_theory
 
 X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")
 
@@ -24,27 +31,39 @@ class Slice(NamedTuple):
 
 
 def x_axis(config: Config) -> str:
-    """The axis curves are drawn against: the first of width, n_train, ... with more than one value."""
+    """The axis curves are drawn against: `config.x_axis`, or the first of width, n_train, ... swept."""
+    if config.x_axis != "auto":
+        return config.x_axis
     return next((axis for axis in X_AXIS_PREFERENCE if len(getattr(config, axis)) > 1), "width")
 
 
-def slices(result: SweepResult, config: Config, *, step_index: int = -1) -> list[Slice]:
-    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes."""
+def member_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any], np.ndarray, np.ndarray]]:
+    """Per slice of the non-x axes: (fixed values, x ascending, member index [seed, K], -1 where missing)."""
     axis = x_axis(config)
     others = [a for a in AXES if a not in (axis, "seed")]
     xs = np.array(sorted(getattr(config, axis)), dtype=float)
     seeds = list(config.seed)
     out = []
     for values in itertools.product(*(getattr(config, a) for a in others)):
-        shape = (len(seeds), len(xs))
-        train, test = np.full(shape, np.nan), np.full(shape, np.nan)
+        index = np.full((len(seeds), len(xs)), -1)
         mask = np.logical_and.reduce([result.coords[a] == v for a, v in zip(others, values)])
         for m in np.flatnonzero(mask):
-            row, col = seeds.index(result.coords["seed"][m]), int(np.searchsorted(xs, result.coords[axis][m]))
-            train[row, col] = result.curves["train_error"][m, step_index]
-            test[row, col] = result.curves["test_error"][m, step_index]
-        out.append(Slice({a: _plain(v) for a, v in zip(others, values)}, xs, train, test))
+            index[seeds.index(result.coords["seed"][m]), int(np.searchsorted(xs, result.coords[axis][m]))] = m
+        out.append(({a: _plain(v) for a, v in zip(others, values)}, xs, index))
     return out
+
+
+def gather(curve: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`curve[index]` along the member axis, NaN where the index is -1 (any trailing axes are kept)."""
+    values = np.asarray(curve, dtype=float)[np.maximum(index, 0)]
+    return np.where((index >= 0).reshape(index.shape + (1,) * (values.ndim - index.ndim)), values, np.nan)
+
+
+def slices(result: SweepResult, config: Config, *, step_index: int = -1) -> list[Slice]:
+    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes."""
+    return [Slice(fixed, xs, gather(result.curves["train_error"][:, step_index], index),
+                  gather(result.curves["test_error"][:, step_index], index))
+            for fixed, xs, index in member_grid(result, config)]
 
 
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
@@ -60,7 +79,8 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
     training-set sizes or learning rates are swept); every slice is listed under "slices".
     """
     cuts = slices(result, config)
-    reports = [analyze(s.x, s.train_error, s.test_error, train_tolerance=config.train_tolerance) for s in cuts]
+    reports = [analyze(s.x, s.train_error, s.test_error, train_tolerance=config.train_tolerance,
+                       samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap) for s in cuts]
     diverged = diverged_members(result)
     body = {
         **reports[0].to_dict(),
@@ -73,8 +93,62 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
     }
     if diverged:
         body["notes"] = [*body["notes"], f"{len(diverged)} diverged member(s) excluded from the analysis"]
+    body.update(extra_sections(result, config, cuts, reports))
     return body, reports
+
+
+def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
+                   reports: list[DoubleDescentReport]) -> dict[str, Any]:
+    """The report sections of the analyses that apply to this sweep (see the module docstring)."""
+    grid = member_grid(result, config)
+    axis = x_axis(config)
+    sections: dict[str, Any] = {}
+    if len(result.eval_steps) >= 3:
+        sections["epochwise"] = [
+            {"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]},
+             **epochwise_analysis(result.eval_steps, gather(result.curves["train_error"], index[:, k]),
+                                  gather(result.curves["test_error"], index[:, k]),
+                                  train_tolerance=config.train_tolerance).to_dict()}
+            for fixed, xs, index in grid for k in range(xs.size)]
+    if axis == "n_train":
+        sections["effective_model_complexity"] = [
+            {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
+             "more_data_hurts": more_data_hurts(report)} for cut, report in zip(cuts, reports)]
+    if config.dataset == "gaussian_regression":
+        sections["theory"] = []
+        for fixed, xs, index in grid:
+            n = xs if axis == "n_train" else np.full(xs.shape, fixed["n_train"], float)
+            p = xs if axis == "width" else np.full(xs.shape, fixed["width"], float)
+            comparison = compare_to_theory(n, p, gather(result.curves["excess_risk"][:, -1], index),
+                                           config.signal_norm_sq, config.noise_var)
+            sections["theory"].append({"fixed": fixed, **comparison})
+    if "weight_norm" in result.curves:
+        sections["weight_norm"] = []
+        for fixed, xs, index in grid:
+            mean, _ = seed_mean_and_error(gather(result.curves["weight_norm"][:, -1], index))
+            peak = int(np.nanargmax(mean)) if np.isfinite(mean).any() else None
+            sections["weight_norm"].append({"fixed": fixed, "x": xs.tolist(), "mean": _floats(mean),
+                                            "peak": None if peak is None else {"x": float(xs[peak]),
+                                                                                "norm": float(mean[peak])}})
+    return sections
+
+
+def more_data_hurts(report: DoubleDescentReport) -> dict[str, Any] | None:
+    """Where the test error of a sample-wise sweep rises with more data: from the lowest error left of the peak
+    (the over-parameterized side) up to the peak; `significant` when the rise (the bootstrap's lower bound, if
+    there is one) exceeds the report's min_rise."""
+    peak, before = report.test_error_peak, report.over_min
+    if peak is None or before is None or peak["error"] <= before["error"]:
+        return None
+    rise = peak["error"] - before["error"]
+    bootstrap_rise = (report.bootstrap or {}).get("rise_over")
+    lower = bootstrap_rise["low"] if bootstrap_rise else rise
+    return {"from": before["x"], "to": peak["x"], "rise": rise, "significant": bool(lower > report.min_rise)}
 
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]

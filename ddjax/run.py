@@ -1,6 +1,7 @@
 """Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`.
 
-`python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint.
+`python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint;
+`python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", metavar="DIR", help="continue the unfinished run in DIR from its last checkpoint "
                                                         "(an experiment or --set, if given, must match its config)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--report", metavar="DIR", help="re-analyse and re-plot the finished run in DIR (no training)")
     return parser.parse_args(argv)
 
 
@@ -49,6 +51,8 @@ def _config(args: argparse.Namespace, name: str, variant: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return _reanalyze(args.report)
     name, _, variant = (args.experiment or DEFAULT_EXPERIMENT).partition(":")
     out = args.resume or args.out
     try:
@@ -72,6 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(summary(report))
     print(f"wrote {out}/: config.json curves.npz report.json curves.png")
+    return 0
+
+
+def _reanalyze(out: str) -> int:
+    from ddjax.outputs import reanalyze
+
+    try:
+        report = reanalyze(out)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    print(f"rewrote {out}/: report.json and figures")
     return 0
 
 

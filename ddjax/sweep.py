@@ -36,8 +36,8 @@ class SweepResult:
     compile_seconds: float
     run_seconds: float
     n_compiles: int
-    scheme: str  # "packed", "grouped", "padded" or "serial".
-    padding_efficiency: float  # Real hidden units / executed hidden units.
+    scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
+    padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
 
     def final(self, name: str) -> np.ndarray:
         """The last evaluation of curve `name`, shape [member]."""
@@ -93,6 +93,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
               start_step: int = 0) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
+    With `config.method == "min_norm"` nothing is trained: `ddjax.closed_form` solves every read-out instead.
+
     Args:
       mode: "vmap" (all members in one compiled program) or "serial" (one member at a time, each at its own
         width, sharing the member code); defaults to `config.mode`.
@@ -106,6 +108,10 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         template is the `jax.eval_shape` of the initial state (the same pytree on_chunk receives).
     """
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
+    if config.method == "min_norm":  # No training: the read-out is solved in closed form.
+        from ddjax.closed_form import solve_sweep
+
+        return solve_sweep(config)
     mode = mode or config.mode
     if (restore is not None or start_step) and mode != "vmap":
         raise ConfigError(f"mode={mode!r} cannot resume from a checkpoint; allowed: vmap")

@@ -32,7 +32,8 @@ def test_smoke_run_writes_the_four_files(tmp_path):
     out = tmp_path / "run"
     done = _run_cli("mlp_mnist1d:smoke", "--out", str(out), "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    # Runs with >= 3 eval steps also get the epoch-wise figure.
+    assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "epochwise.png"))
     config = json.loads((out / "config.json").read_text())
     assert config["experiment"] == "mlp_mnist1d-smoke" and config["jax_version"] and config["devices"]
     report = json.loads((out / "report.json").read_text())
@@ -71,7 +72,7 @@ def test_bad_set_value_exits_2_and_writes_nothing(tmp_path, capsys, override, fr
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["nope"], "unknown experiment 'nope'; available: mlp_mnist1d"),
+    (["nope"], "unknown experiment 'nope'; available: "),
     (["mlp_mnist1d:huge"], "unknown variant 'huge'; available: default, smoke"),
     (["missing/file.py"], "experiment file 'missing/file.py' does not exist"),
     (["mlp_mnist1d:smoke", "--mode", "turbo"], "invalid choice: 'turbo' (choose from "),

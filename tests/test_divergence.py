@@ -59,7 +59,8 @@ def test_diverging_member_is_flagged_excluded_and_isolated(tiny_config, tmp_path
     row, col = config.seed.index(1), list(cut.x).index(8)
     train, test = cut.train_error.copy(), cut.test_error.copy()
     train[row, col] = test[row, col] = np.nan
-    expected = json.loads(json.dumps(analyze(cut.x, train, test, train_tolerance=config.train_tolerance).to_dict()))
+    expected = analyze(cut.x, train, test, train_tolerance=config.train_tolerance, n_bootstrap=config.n_bootstrap)
+    expected = json.loads(json.dumps(expected.to_dict()))
     expected["notes"].append("1 diverged member(s) excluded from the analysis")
     assert {key: on_disk[key] for key in expected} == expected
     assert expected["n_excluded"] == 2 and "excluded 2 non-finite entries (diverged members)" in expected["notes"]

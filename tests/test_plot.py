@@ -51,3 +51,24 @@ def test_single_seed_and_degenerate_curves(tmp_path, train, test):
 def test_rejects_invalid_x(tmp_path):
     with pytest.raises(ValueError, match="strictly ascending"):
         plot_curves(tmp_path / "bad.png", X[::-1], TRAIN, TEST)
+
+
+def test_bootstrap_emc_and_overlay_marks(tmp_path):
+    train, test = seeds(TRAIN), seeds(TEST)
+    path = tmp_path / "marks.png"
+    plot_curves(path, X, train, test, analyze(X, train, test, n_bootstrap=20), emc=16.0,
+                overlay=(X, TEST + 0.1, "theory"), log_y=True)
+    assert_png(path)
+
+
+def test_epochwise_heatmap(tmp_path):
+    from ddjax.plot import plot_epochwise
+
+    steps = np.array([0, 1, 10, 100, 1000])
+    errors = np.random.default_rng(0).uniform(0.3, 0.9, (4, 5))
+    errors[2, 3] = np.nan  # A diverged member leaves a hole.
+    path = tmp_path / "epochwise.png"
+    plot_epochwise(path, [8, 16, 32, 64], steps, errors, peak_steps=[None, 10.0, 100.0, None], title="t")
+    assert_png(path)
+    with pytest.raises(ValueError, match="shape"):
+        plot_epochwise(path, [8, 16], steps, errors)

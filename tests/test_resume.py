@@ -87,4 +87,4 @@ def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, re
     resumed_at = json.loads((out / "report.json").read_text())["resumed_from_step"]
     assert resumed_at > killed_at and f"{resumed_at}/{steps}" in err  # The bar starts where training resumes.
     assert (out / "curves.npz").read_bytes() == reference
-    assert sorted(p.name for p in out.iterdir()) == sorted(experiment.OUTPUT_FILES)  # No checkpoint, no .tmp.
+    assert sorted(p.name for p in out.iterdir()) == sorted((*experiment.OUTPUT_FILES, "epochwise.png"))  # No checkpoint.

@@ -1,0 +1,161 @@
+"""`method="min_norm"`: the linear read-out solved in closed form, every member in one jitted program.
+
+The read-out of a random-features member (its fixed first layer maps the first `n_train` samples to features
+Phi, one column per feature plus a constant column for the bias) is W = pinv(Phi) @ Y with Y the one-hot
+labels: the least-squares fit of smallest Frobenius norm, the point that gradient descent from zero converges
+to. For `dataset="gaussian_regression"` (model "linear") Phi is the Gaussian design itself and Y = y.
+
+Members are padded to the widest member of their group (features) and to the largest n_train (samples); the
+padded rows and columns are zero and are solved for exactly zero weight (see `min_norm_lstsq`), so a member's
+solution does not depend on its padding. Solving runs in float64: the Gram matrix squares the condition number
+of Phi, which is largest exactly at the interpolation threshold that the experiments are about.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddjax import gaussian_regression, grouping
+from ddjax.config import Config
+from ddjax.data import load_dataset
+from ddjax.models import unit_mask
+from ddjax.sweep import SweepResult, expand_members, shared_data, stack_members, train_spec
+from ddjax.train import CURVES, member_eval
+
+# Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
+# 1e-16 of the largest, and the smallest real ones at the threshold are ~1e-10 of it in our experiments.
+EIGENVALUE_RTOL = 1e-13
+# Each group compiles its own solver (seconds on a CPU): past a few groups, or for a sweep whose padded work is
+# small anyway, compiling costs more than the padding it saves.
+MAX_GROUPS = 4
+SMALL_SWEEP_FLOPS = 1e10
+MIN_NORM_CURVES = (*CURVES, "weight_norm")
+
+
+def min_norm_lstsq(features: jax.Array, targets: jax.Array, *, row_mask: jax.Array | None = None,
+                   column_mask: jax.Array | None = None) -> jax.Array:
+    """The minimum-norm least-squares solution pinv(features) @ targets of ONE member.
+
+    Uses the Gram matrix of the smaller side, pinv(A) = pinv(A^T A) A^T = A^T pinv(A A^T), through its
+    eigendecomposition. Rows (samples) and columns (features) where a mask is 0 are zeroed; a zero row or column
+    only adds a zero eigenvalue, and its diagonal entry is raised to the largest diagonal entry so that it stays
+    far from the cut-off whatever rounding does: the result is the unpadded solution with zeros appended.
+
+    Args:
+      features: [n, f].
+      targets: [n, c].
+      row_mask, column_mask: [n] and [f], 1.0 for real entries (default: all real).
+
+    Returns:
+      [f, c] weights.
+    """
+    n, f = features.shape
+    rows = jnp.ones(n, features.dtype) if row_mask is None else row_mask.astype(features.dtype)
+    columns = jnp.ones(f, features.dtype) if column_mask is None else column_mask.astype(features.dtype)
+    features = features * rows[:, None] * columns[None, :]
+    targets = targets * rows[:, None]
+    if f <= n:
+        return _apply_psd_pinv(features.T @ features, features.T @ targets, columns)
+    return features.T @ _apply_psd_pinv(features @ features.T, targets, rows)
+
+
+def _apply_psd_pinv(gram: jax.Array, rhs: jax.Array, real: jax.Array) -> jax.Array:
+    gram = gram + jnp.diag((1 - real) * jnp.max(jnp.diag(gram)))  # rhs is zero there: no effect on the result.
+    eigenvalues, vectors = jnp.linalg.eigh(gram)
+    keep = eigenvalues > EIGENVALUE_RTOL * eigenvalues[-1]
+    inverse = jnp.where(keep, 1 / jnp.where(keep, eigenvalues, 1), 0)
+    return vectors @ (inverse[:, None] * (vectors.T @ rhs))
+
+
+def readout_member(spec, params, member, data) -> dict[str, jax.Array]:
+    """Solves one random-features member's read-out and evaluates it exactly as the trainer would."""
+    params, data = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                                (params, data))
+    max_width = params["out"]["w"].shape[0]
+    n_max = data.x_train.shape[0]
+    phi = jax.vmap(spec.model.features, in_axes=(None, None, 0))(params, member.width, data.x_train)
+    phi = jnp.concatenate([phi, jnp.ones((n_max, 1))], axis=1)  # The bias is one more read-out weight.
+    columns = jnp.concatenate([unit_mask(member.width, max_width), jnp.ones(1)])
+    weights = min_norm_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64),
+                             row_mask=jnp.arange(n_max) < member.n_train, column_mask=columns)
+    params = {**params, "out": {"w": weights[:-1], "b": weights[-1]}}
+    return {**member_eval(spec, params, member, data), "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
+
+
+class _Program(NamedTuple):
+    solve: Any  # jitted: tuple of stacked groups -> tuple of metric dicts [members].
+    groups: tuple
+    order: np.ndarray  # Member indices in the order the groups list them.
+    group_widths: tuple[int, ...]
+
+
+def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
+    dataset = load_dataset(config)
+    data, spec = shared_data(dataset, config), train_spec(config, dataset)
+    n_max = max(config.n_train)
+    plan = _plan_groups(coords["width"], lambda w: _solve_cost(n_max, w + 1))
+    groups = tuple(stack_members(coords, index, dataset, config, spec, width)
+                   for index, width in zip(plan.indices, plan.max_widths))
+
+    def member(args):
+        return readout_member(spec, *args, data)
+
+    solve = jax.jit(lambda groups: tuple(jax.lax.map(member, group) for group in groups))
+    return _Program(solve, groups, np.concatenate(plan.indices), plan.max_widths)
+
+
+def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
+    # Group along whichever of p and n takes more values (padding the other to its maximum): a sample-wise
+    # sweep padded to its largest n would spend most of its time on padded rows.
+    by_width = len(config.width) >= len(config.n_train)
+    axis, other = ("width", max(config.n_train)) if by_width else ("n_train", max(config.width))
+    plan = _plan_groups(coords[axis], lambda m: _solve_cost(*((other, m) if by_width else (m, other))))
+    shapes = [(other, m) if by_width else (m, other) for m in plan.max_widths]  # (n_max, p_max) of each group
+    groups = tuple(gaussian_regression.Member(width=jnp.asarray(coords["width"][i], jnp.int32),
+                                              n_train=jnp.asarray(coords["n_train"][i], jnp.int32),
+                                              seed=jnp.asarray(coords["seed"][i], jnp.uint32)) for i in plan.indices)
+
+    def solve(groups):
+        out = []
+        for group, (n_max, p_max) in zip(groups, shapes):
+            member = gaussian_regression.member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var,
+                                                       config.data_seed, min_norm_lstsq)
+            out.append(jax.lax.map(member, group))
+        return tuple(out)
+
+    return _Program(jax.jit(solve), groups, np.concatenate(plan.indices), tuple(p for _, p in shapes))
+
+
+def _plan_groups(sizes: np.ndarray, cost) -> grouping.GroupPlan:
+    small = len(sizes) * cost(int(np.max(sizes))) < SMALL_SWEEP_FLOPS
+    return grouping.plan_groups(sizes, cost=cost, max_groups=1 if small else MAX_GROUPS)
+
+
+def _solve_cost(n: int, f: int) -> float:
+    """Flops of one padded member: the Gram matrix of the smaller side and its eigendecomposition."""
+    small = min(n, f)
+    return float(n * f * small + 10 * small**3)
+
+
+def solve_sweep(config: Config) -> SweepResult:
+    """Every member of `config`'s grid solved in closed form; curves have one evaluation (the solution)."""
+    coords = expand_members(config)
+    with jax.enable_x64(True):
+        t0 = time.perf_counter()
+        build = _linear_program if config.dataset == "gaussian_regression" else _readout_program
+        program = build(config, coords)
+        compiled = program.solve.lower(program.groups).compile()
+        t1 = time.perf_counter()
+        outputs = jax.block_until_ready(compiled(program.groups))
+        t2 = time.perf_counter()
+    inverse = np.argsort(program.order)
+    names = outputs[0].keys()
+    curves = {k: np.concatenate([np.asarray(o[k], np.float64) for o in outputs])[inverse][:, None] for k in names}
+    n_members = len(program.order)
+    return SweepResult(coords, np.zeros(1, np.int64), curves, np.full(n_members, -1), program.group_widths,
+                       t1 - t0, t2 - t1, 1)

@@ -1,0 +1,153 @@
+"""Epoch-wise double descent: the test error of one model size against training steps (Nakkiran et al. 2019).
+
+Works on rows of the stacked `[member, eval_step]` curves: the members of one model size, one row per seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ddjax.analysis import prominence, seed_mean_and_error
+
+# Larger than the model-wise default: one member's test error wobbles by about a percentage point between
+# neighbouring eval steps (MNIST-1D MLPs trained with Adam, measured), and every wobble after a descent is a
+# candidate peak.
+EPOCHWISE_MIN_RISE = 0.02
+# Single evaluations of SGD iterates jump (by 3 points at one step, in MNIST-1D runs): a running median over this
+# many eval steps keeps one jump, up or down, from counting as the peak or a minimum.
+SMOOTHING_WINDOW = 3
+
+StepPoint = dict[str, float]  # {"step": eval step, "error": seed-mean test error there}
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochwiseReport:
+    """What `epochwise_analysis` found for one model size.
+
+    Attributes:
+      peak: {"step", "error"}: the test-error peak after the initial descent, on the smoothed seed-mean curve;
+        None if that curve never rises after falling (no eval step is above a lower step on each side).
+      first_min: {"step", "error"}: the lowest test error before the peak (the end of the initial descent).
+      later_min: {"step", "error"}: the lowest test error after the peak.
+      epochwise_double_descent: the peak rises above both minima by more than the noise (rule in
+        `epochwise_analysis`).
+      interpolation_step: the first eval step whose mean train error is <= train_tolerance, or None.
+      member_peaks: per seed row, {"step", "prominence"} of that member's own peak (same rule) or None.
+      final_error: the seed-mean test error at the last eval step (not smoothed).
+      min_rise: the smallest rise that counted.
+      smoothing_window: eval steps in the running median applied before looking for peaks and minima.
+      notes: human-readable findings.
+    """
+
+    peak: StepPoint | None
+    first_min: StepPoint | None
+    later_min: StepPoint | None
+    epochwise_double_descent: bool
+    interpolation_step: float | None
+    member_peaks: tuple[dict[str, float] | None, ...]
+    final_error: float | None
+    min_rise: float
+    smoothing_window: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain Python types (JSON-serializable)."""
+        report = dataclasses.asdict(self)
+        report["member_peaks"], report["notes"] = list(self.member_peaks), list(self.notes)
+        return report
+
+
+def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
+                       train_tolerance: float = 0.01, min_rise: float | None = None,
+                       smoothing_window: int = SMOOTHING_WINDOW) -> EpochwiseReport:
+    """Finds the test-error peak in training time and decides whether it is epoch-wise double descent.
+
+    Rules, on the seed-mean test error over eval steps (non-finite entries dropped), smoothed by a running median
+    over `smoothing_window` eval steps (1: none; the first and last steps keep their values):
+      * peak: among the steps after the initial descent (after the error first falls `min_rise` below its
+        value at the first step), the one with the largest positive prominence min(error - lowest error at an
+        earlier step, error - lowest error at a later step); a curve that only falls (or only rises) has none.
+      * epoch-wise double descent: both rises of the peak (above `first_min` and above `later_min`) exceed
+        noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)), as in `ddjax.analysis.analyze`.
+
+    Args:
+      steps: shape (T,), ascending eval steps (step 0 included or not).
+      train_error, test_error: shape (T,) or (S, T) over S seeds.
+      train_tolerance: for `interpolation_step`.
+      min_rise: the smallest rise that counts; None means EPOCHWISE_MIN_RISE.
+      smoothing_window: an odd number of eval steps.
+    """
+    steps = np.asarray(steps, dtype=float)
+    train, test = np.atleast_2d(np.asarray(train_error, float)), np.atleast_2d(np.asarray(test_error, float))
+    if steps.ndim != 1 or np.any(np.diff(steps) <= 0) or train.shape != test.shape or test.shape[1] != steps.size:
+        raise ValueError(f"need ascending steps (T,) and errors (S, T) of one shape, got {steps.shape}, "
+                         f"{train.shape} and {test.shape}")
+    if smoothing_window < 1 or smoothing_window % 2 == 0:
+        raise ValueError(f"smoothing_window must be an odd integer >= 1, got {smoothing_window}")
+    min_rise = EPOCHWISE_MIN_RISE if min_rise is None else float(min_rise)
+    raw_mean, stderr = seed_mean_and_error(test)
+    mean = running_median(raw_mean, smoothing_window)
+    train_mean, _ = seed_mean_and_error(train)
+    notes = []
+    reached = np.flatnonzero(train_mean <= train_tolerance)
+    interpolation_step = float(steps[reached[0]]) if reached.size else None
+    peak = _peak(mean, min_rise)
+    first = later = None
+    double_descent = False
+    if peak is None:
+        notes.append("no epoch-wise peak: the test error never rises after falling")
+    else:
+        first = _argmin(mean, steps < steps[peak])
+        later = _argmin(mean, steps > steps[peak])
+        rises = [mean[peak] - mean[first], mean[peak] - mean[later]]
+        noises = [max(min_rise, 2 * float(np.hypot(stderr[peak], stderr[i]))) for i in (first, later)]
+        double_descent = bool(rises[0] > noises[0] and rises[1] > noises[1])
+        notes.append(f"{'epoch-wise double descent' if double_descent else 'no epoch-wise double descent'}: "
+                     f"test error falls to {mean[first]:.4g} at step {steps[first]:g}, rises {rises[0]:.4g} to "
+                     f"{mean[peak]:.4g} at step {steps[peak]:g} (noise {noises[0]:.4g}), then falls {rises[1]:.4g} "
+                     f"to {mean[later]:.4g} at step {steps[later]:g} (noise {noises[1]:.4g})")
+    member_peaks = []
+    for row in test:
+        row = running_median(row, smoothing_window)
+        i = _peak(row, min_rise)
+        member_peaks.append(None if i is None else {"step": float(steps[i]), "prominence": float(prominence(row)[i])})
+    finite = np.flatnonzero(np.isfinite(raw_mean))
+    return EpochwiseReport(
+        peak=_point(steps, mean, peak), first_min=_point(steps, mean, first), later_min=_point(steps, mean, later),
+        epochwise_double_descent=double_descent, interpolation_step=interpolation_step,
+        member_peaks=tuple(member_peaks), final_error=float(raw_mean[finite[-1]]) if finite.size else None,
+        min_rise=min_rise, smoothing_window=smoothing_window, notes=tuple(notes))
+
+
+def running_median(y: np.ndarray, window: int) -> np.ndarray:
+    """Median of each point and its (window - 1) / 2 neighbours on each side, over the finite ones; the ends are
+    kept (a shorter symmetric window there would be the point itself)."""
+    y = np.asarray(y, dtype=float)
+    half = window // 2
+    out = y.copy()
+    for i in range(half, y.size - half):
+        around = y[i - half:i + half + 1]
+        if np.isfinite(y[i]):
+            out[i] = np.median(around[np.isfinite(around)])
+    return out
+
+
+def _peak(y: np.ndarray, min_rise: float) -> int | None:
+    fallen = np.flatnonzero(y <= y[0] - min_rise) if np.isfinite(y[0]) else np.flatnonzero(np.isfinite(y))
+    if not fallen.size:
+        return None
+    descent = np.where(np.arange(y.size) > fallen[0], prominence(y), -np.inf)  # Wobbles before it are no peak.
+    return int(np.argmax(descent)) if descent.max() > 0 else None
+
+
+def _argmin(y: np.ndarray, mask: np.ndarray) -> int:
+    candidates = np.flatnonzero(mask & np.isfinite(y))
+    return int(candidates[np.argmin(y[candidates])])  # Non-empty: the peak has a lower point on each side.
+
+
+def _point(steps: np.ndarray, y: np.ndarray, i: int | None) -> StepPoint | None:
+    return None if i is None else {"step": float(steps[i]), "error": float(y[i])}

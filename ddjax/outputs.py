@@ -1,0 +1,147 @@
+"""The analysis outputs of a sweep, report.json and the figures, written from its curves alone.
+
+`run_experiment` calls `write_analysis` after training; `reanalyze(out_dir)` reads config.json and curves.npz of
+a finished run and calls it again, so a run can be re-analysed and re-plotted without training
+(`python -m ddjax.run --report DIR`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from ddjax.analysis import DoubleDescentReport
+from ddjax.config import Config, ConfigError, replace
+from ddjax.plot import plot_curves, plot_epochwise
+from ddjax.report import gather, member_grid, slices, sweep_report, x_axis
+from ddjax.sweep import SweepResult
+from ddjax.theory import min_norm_excess_risk
+
+
+def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Config, name: str, *,
+                   wall_seconds: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Analyses `result`, writes the figures and then report.json into `folder`, and returns the report.
+
+    report.json is written last and atomically: its presence marks a run folder as finished.
+    """
+    from ddjax.rundir import REPORT, write_text_atomically
+
+    folder = pathlib.Path(folder)
+    report, reports = sweep_report(result, config)
+    report.update(wall_seconds=wall_seconds, **(extra or {}))
+    write_figures(folder, result, config, name, report, reports)
+    write_text_atomically(folder / REPORT, json.dumps(report, indent=2))
+    return report
+
+
+def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, name: str, report: dict[str, Any],
+                  reports: list[DoubleDescentReport]) -> None:
+    """curves.png (curves-i.png for slice i > 0) and, for runs with >= 3 eval steps, epochwise.png (-i)."""
+    axis = x_axis(config)
+    emc = report.get("effective_model_complexity")
+    for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
+        suffix = "" if i == 0 else f"-{i}"
+        label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
+        overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error)
+        plot_curves(folder / f"curves{suffix}.png", cut.x, cut.train_error, cut.test_error, analysis, x_label=axis,
+                    title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
+                    log_y=overlay is not None)
+    if "epochwise" in report:
+        for i, (fixed, xs, index) in enumerate(member_grid(result, config)):
+            errors = gather(result.curves["test_error"], index)  # [seed, x, step]
+            finite = np.isfinite(errors)
+            mean = np.where(finite, errors, 0).sum(0) / np.where(finite.any(0), finite.sum(0), np.nan)
+            entries = report["epochwise"][i * xs.size:(i + 1) * xs.size]  # Listed slice by slice, x by x.
+            peaks = [(entry["peak"] or {}).get("step") for entry in entries]
+            label = ", ".join(f"{k}={v}" for k, v in fixed.items())
+            plot_epochwise(folder / f"epochwise{'' if i == 0 else f'-{i}'}.png", xs, result.eval_steps, mean,
+                           peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
+                           title=f"{name}: test error over training ({label})")
+
+
+def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
+    """The smallest x, the x nearest the interpolation threshold (else the middle one), and the largest x."""
+    threshold = report.interpolation_threshold
+    middle = int(np.argmin(np.abs(np.log(xs / threshold)))) if threshold else xs.size // 2
+    return sorted({0, middle, xs.size - 1})
+
+
+def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndarray, test_error: np.ndarray):
+    """The closed-form test risk s^2 + excess(p/n) on a dense x grid, for Gaussian linear regression."""
+    if config.dataset != "gaussian_regression" or axis not in ("width", "n_train"):
+        return None
+    dense = np.geomspace(x[0], x[-1], 400)
+    n, p = (dense, fixed["width"]) if axis == "n_train" else (fixed["n_train"], dense)
+    risk = min_norm_excess_risk(p / n, config.signal_norm_sq, config.noise_var) + config.noise_var
+    top = 3 * np.nanmax(test_error) if np.isfinite(test_error).any() else np.inf
+    return dense, np.where(risk <= top, risk, np.nan), "theory: s^2 + limit of the excess risk (Hastie et al.)"
+
+
+def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict[str, Any]]:
+    """(config, experiment name, result, previous report or {}) of the finished run in `out_dir`."""
+    out = pathlib.Path(out_dir)
+    for file in ("config.json", "curves.npz"):
+        if not (out / file).is_file():
+            raise ConfigError(f"{str(out)!r} is not a finished run: it has no {file}")
+    meta = json.loads((out / "config.json").read_text())
+    config = replace(Config(), **meta["config"])
+    previous = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+    timing = previous.get("timing", {})
+    with np.load(out / "curves.npz") as arrays:
+        coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
+        curves = {k: arrays[k] for k in arrays.files if not k.startswith("coord_")
+                  and k not in ("eval_steps", "diverged_step")}
+        result = SweepResult(coords, arrays["eval_steps"], curves, arrays["diverged_step"],
+                             tuple(timing.get("group_widths", ())), timing.get("compile_seconds", float("nan")),
+                             timing.get("run_seconds", float("nan")), timing.get("n_compiles", 0))
+    return config, meta.get("experiment", "custom"), result, previous
+
+
+def reanalyze(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Re-analyses a finished run without training: rewrites its report.json and figures, returns the report."""
+    config, name, result, previous = load_run(out_dir)
+    kept = {k: previous[k] for k in ("resumed_from_step",) if k in previous}
+    return write_analysis(out_dir, result, config, name, wall_seconds=previous.get("wall_seconds", float("nan")),
+                          extra=kept)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Terminal lines for the report sections beyond the double-descent analysis."""
+    lines = []
+    bootstrap = report.get("bootstrap")
+    if bootstrap:
+        c = f"{bootstrap['confidence']:.0%}"
+        for key in ("interpolation_threshold", "peak_x", "peak_error"):
+            interval = bootstrap[key]
+            if interval:
+                lines.append(f"{key} {c} interval (bootstrap): [{interval['low']:.4g}, {interval['high']:.4g}]")
+    epochwise = report.get("epochwise", [])
+    if epochwise:
+        found = [e for e in epochwise if e["epochwise_double_descent"]]
+        lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves")
+        for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
+            peak = entry["peak"]
+            where = f"peak at step {peak['step']:g} (error {peak['error']:.3f})" if peak else "no peak"
+            lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}")
+    for entry in report.get("effective_model_complexity", []):
+        hurts = entry["more_data_hurts"]
+        lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "
+                     + (f"n {hurts['from']:g} -> {hurts['to']:g} (+{hurts['rise']:.3f}, significant: "
+                        f"{hurts['significant']})" if hurts else "no"))
+    for entry in report.get("theory", []):
+        lines.append(f"theory {_fixed(entry['fixed'])}: max relative deviation {entry['max_relative_deviation']:.3g}"
+                     f" outside g in {entry['excluded_band']} (matches within {entry['tolerance']:g}: "
+                     f"{entry['matches']})")
+    for entry in report.get("weight_norm", []):
+        if entry["peak"]:
+            lines.append(f"weight norm {_fixed(entry['fixed'])}: peaks at {entry['peak']['x']:g} "
+                         f"({entry['peak']['norm']:.4g})")
+    return lines
+
+
+def _fixed(fixed: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in fixed.items())

@@ -1,0 +1,82 @@
+"""Closed-form risk of minimum-norm least squares on isotropic Gaussian data, and measured-vs-theory tables.
+
+Hastie, Montanari, Rosset and Tibshirani (2019), "Surprises in high-dimensional ridgeless least squares
+interpolation", Theorem 1: for x ~ N(0, I_p), y = x.b + e, |b|^2 = r^2, Var(e) = s^2 and p/n -> g, the excess
+risk |b_hat - b|^2 of the minimum-norm least-squares estimator converges to
+
+    s^2 g / (1 - g)                      for g < 1,
+    r^2 (1 - 1/g) + s^2 / (g - 1)        for g > 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ddjax.analysis import seed_mean_and_error
+
+EXCLUDED_BAND = (0.8, 1.25)  # g where finite n, p are far from the limit (the risk diverges at g = 1).
+RELATIVE_TOLERANCE = 0.1
+
+
+def min_norm_excess_risk(gamma: ArrayLike, signal_norm_sq: float, noise_var: float) -> np.ndarray:
+    """The limit of |b_hat - b|^2 at g = p / n (Hastie et al. 2019, Thm. 1); inf at g = 1."""
+    g = np.asarray(gamma, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        under = noise_var * g / (1 - g)
+        over = signal_norm_sq * (1 - 1 / g) + noise_var / (g - 1)
+    return np.where(g < 1, under, np.where(g > 1, over, np.inf))
+
+
+def finite_sample_excess_risk(n: ArrayLike, p: ArrayLike, signal_norm_sq: float, noise_var: float) -> np.ndarray:
+    """E|b_hat - b|^2 at finite n and p for a Gaussian design (inf where it is infinite, |n - p| <= 1).
+
+    From the mean of an inverse Wishart matrix: s^2 p / (n - p - 1) for p < n - 1, and
+    r^2 (1 - n/p) + s^2 n / (p - n - 1) for p > n + 1. It tends to `min_norm_excess_risk` as n, p grow.
+    """
+    n, p = np.asarray(n, dtype=float), np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        under = noise_var * p / (n - p - 1)
+        over = signal_norm_sq * (1 - n / p) + noise_var * n / (p - n - 1)
+    return np.where(p < n - 1, under, np.where(p > n + 1, over, np.inf))
+
+
+def compare_to_theory(n: ArrayLike, p: ArrayLike, excess_risk: ArrayLike, signal_norm_sq: float,
+                      noise_var: float, *, excluded_band: tuple[float, float] = EXCLUDED_BAND,
+                      tolerance: float = RELATIVE_TOLERANCE) -> dict[str, Any]:
+    """Measured seed-mean excess risk against the limit, point by point.
+
+    Args:
+      n, p: shape (K,): samples and dimension of each point.
+      excess_risk: shape (S, K): |b_hat - b|^2 over S seeds.
+      excluded_band: g = p/n in this closed interval is reported but not judged.
+      tolerance: the largest relative deviation |measured - theory| / theory that `matches` allows.
+
+    Returns:
+      A JSON-ready dict: one entry per point and `max_relative_deviation` / `matches` over the judged points.
+    """
+    n, p = np.asarray(n, dtype=float), np.asarray(p, dtype=float)
+    mean, stderr = seed_mean_and_error(excess_risk)
+    gamma = p / n
+    theory = min_norm_excess_risk(gamma, signal_norm_sq, noise_var)
+    finite = finite_sample_excess_risk(n, p, signal_norm_sq, noise_var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.abs(mean - theory) / theory
+    judged = ~((gamma >= excluded_band[0]) & (gamma <= excluded_band[1])) & np.isfinite(deviation)
+    points = [{"n": float(n[k]), "p": float(p[k]), "gamma": float(gamma[k]), "measured": _num(mean[k]),
+               "stderr": _num(stderr[k]), "theory": _num(theory[k]), "finite_sample_theory": _num(finite[k]),
+               "relative_deviation": _num(deviation[k]), "judged": bool(judged[k])} for k in range(len(gamma))]
+    worst = float(np.max(deviation[judged])) if judged.any() else None
+    return {
+        "formula": "Hastie et al. 2019, Thm. 1: s^2 g/(1-g) for g<1, r^2 (1-1/g) + s^2/(g-1) for g>1",
+        "signal_norm_sq": signal_norm_sq, "noise_var": noise_var, "excluded_band": list(excluded_band),
+        "tolerance": tolerance, "max_relative_deviation": worst,
+        "matches": worst is not None and worst <= tolerance, "points": points,
+    }
+
+
+def _num(value: float) -> float | None:
+    """A float for JSON: None for inf and NaN (which JSON cannot hold)."""
+    return float(value) if np.isfinite(value) else None
