@@ -6,7 +6,8 @@ Runtime:  2 min 4 s for the whole command (119.3 s in the report: 3.6 s compile,
 Result:   double descent: true (in 100% of 500 bootstrap resamples over the 2 seeds). Test error falls from
           0.68 (width 4) to 0.555 (width 14), rises to a peak of 0.623 at width 114, just below the
           interpolation threshold at width 173 (train error 0), and falls again to 0.575 at width 1400.
-          The `noise` variant sweeps label noise 0, 10% and 20% in one run (one seed): see the README table.
+          `mlp_mnist1d:noise` sweeps label noise 0, 10% and 20% in one run (one seed; 2 min 49 s): the peak
+          grows with noise, 0.491 / 0.576 / 0.630, i.e. 0.021 / 0.058 / 0.076 above the under-parameterized min.
 """
 
 from ddjax.config import Config, geometric_widths
