@@ -119,10 +119,3 @@ def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: i
     """Multiply-accumulates of one forward pass of one example through a member of `width`."""
     hidden = (depth - 1) * width * width if name == "mlp" else 0
     return input_dim * width + hidden + width * n_classes
-
-
-def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
-    """Trainable parameters of one member of true `width`."""
-    if name == "mlp":
-        return width * (input_dim + 1) + (depth - 1) * width * (width + 1) + n_classes * (width + 1)
-    return n_classes * (width + 1)
