@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from ddjax.models import Params
-from ddjax.train import CURVES, SharedData, batch_indices, example_losses
+from ddjax.train import CURVES, SharedData, example_losses, training_batch
 
 PACKABLE_MODELS = ("mlp", "random_relu_features", "random_fourier_features")
 
@@ -181,14 +181,8 @@ def _member_counts(packed: PackedModel, tree: Params) -> jax.Array:
 def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: SharedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
     spec = packed.spec
-    n_total = data.x_train.shape[0]
-    if spec.batch_size:
-        index = batch_indices(stream.seed, step, spec.batch_size, stream.n_train)
-        x, y = data.x_train[index], stream.labels[:, index]
-        weights = jnp.full(spec.batch_size, 1.0 / spec.batch_size)
-    else:
-        x, y = data.x_train, stream.labels
-        weights = (jnp.arange(n_total) < stream.n_train) / stream.n_train
+    x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
+    y = stream.labels if index is None else stream.labels[:, index]
 
     def member_losses(params):
         logits = packed.logits(params, x)  # [B, K, C]

@@ -110,6 +110,14 @@ def batch_indices(seed: jax.Array, step: jax.Array, batch_size: int, n: jax.Arra
     return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
 
 
+def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: jax.Array, step):
+    """Inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream."""
+    if spec.batch_size:
+        index = batch_indices(seed, step, spec.batch_size, n_train)
+        return data.x_train[index], index, jnp.full(spec.batch_size, 1.0 / spec.batch_size)
+    return data.x_train, None, (jnp.arange(data.x_train.shape[0]) < n_train) / n_train
+
+
 def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
     """Initial training state of one member from its (padded) initial parameters."""
     opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
@@ -119,14 +127,8 @@ def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState
 
 def member_step(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, step) -> MemberState:
     """One optimizer step of one member; a member whose update goes non-finite stops updating."""
-    n_total = data.x_train.shape[0]
-    if spec.batch_size:
-        index = batch_indices(member.seed, step, spec.batch_size, member.n_train)
-        x, y = data.x_train[index], member.labels[index]
-        weights = jnp.full(spec.batch_size, 1.0 / spec.batch_size)
-    else:
-        x, y = data.x_train, member.labels
-        weights = (jnp.arange(n_total) < member.n_train) / member.n_train
+    x, index, weights = training_batch(spec, data, member.seed, member.n_train, step)
+    y = member.labels if index is None else member.labels[index]
 
     def batch_loss(params):
         return jnp.sum(weights * example_losses(_logits(spec, params, member.width, x), y, spec.loss))
