@@ -82,12 +82,14 @@ def make_optimizer(name: str, learning_rate: Any, momentum: float) -> optax.Grad
     raise ValueError(f"unknown optimizer {name!r}; allowed: sgd, momentum, adam")
 
 
-def example_losses(logits: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
-    """Per-example loss: softmax cross-entropy, or half the squared distance to the one-hot label."""
+def example_losses(logits: jax.Array, labels: jax.Array, loss: str, axis: int = -1) -> jax.Array:
+    """Per-example loss over the class `axis`: softmax cross-entropy, or half the squared distance to one-hot."""
+    classes = jnp.arange(logits.shape[axis]).reshape([-1] + [1] * (logits.ndim - 1 - axis % logits.ndim))
+    example_shape = logits.shape[:axis % logits.ndim] + logits.shape[axis % logits.ndim + 1:]
+    one_hot = jnp.expand_dims(jnp.broadcast_to(labels, example_shape), axis) == classes
     if loss == "cross_entropy":
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    one_hot = jax.nn.one_hot(labels, logits.shape[-1])
-    return 0.5 * jnp.sum((logits - one_hot) ** 2, axis=-1)
+        return jax.nn.logsumexp(logits, axis=axis) - jnp.sum(jnp.where(one_hot, logits, 0.0), axis=axis)
+    return 0.5 * jnp.sum((logits - one_hot) ** 2, axis=axis)
 
 
 def _logits(spec: TrainSpec, params, width, x):
