@@ -40,6 +40,11 @@ class Layout(NamedTuple):
     def n_units(self) -> int:
         return len(self.unit_member)
 
+    @property
+    def row_member(self) -> np.ndarray:
+        """Member of each parameter row: the unit rows, then one read-out bias row per member."""
+        return np.concatenate([self.unit_member, np.arange(len(self.widths))])
+
 
 def make_layout(widths: np.ndarray, slot_size: int) -> Layout:
     """Slots of `slot_size` units: member k takes ceil(widths[k] / slot_size) consecutive slots."""
@@ -84,18 +89,20 @@ class Stream(NamedTuple):
 
 
 class PackedState(NamedTuple):
-    """Training state of one stream; curves and diverged_step are per member: [K, n_eval_steps] and [K]."""
+    """Training state of one stream: parameter rows, optimizer state, and per member diverged_step [K] and
+    curves [K, len(CURVES), n_eval_steps]."""
 
-    params: Params
+    params: jax.Array
     opt_state: Any
     diverged_step: jax.Array
-    curves: dict[str, jax.Array]
+    curves: jax.Array
 
 
-def pack_params(member_params: list[Params], layout: Layout, feature_key: str) -> Params:
+def pack_params(member_params: list[Params], layout: Layout, feature_key: str) -> np.ndarray:
     """Packs unpadded one-hidden-layer member parameters (`feature_key` layer, then "out") into one stream.
 
-    Returns {"units": [units, D + 1 + C] rows of (input weights, bias, read-out weights), "out_b": [K, C]}.
+    Returns [units + K, D + 1 + C] rows: a unit's input weights, bias and read-out weights, then per member a
+    row holding its read-out bias in the read-out columns (zeros elsewhere, never used).
     """
     s = layout.slot_size
     rows = []
@@ -104,15 +111,18 @@ def pack_params(member_params: list[Params], layout: Layout, feature_key: str) -
         member_rows = np.concatenate([np.asarray(layer["w"])[:, :width].T, np.asarray(layer["b"])[:width, None],
                                       np.asarray(params["out"]["w"])[:width]], axis=1)
         rows.append(np.pad(member_rows, ((0, math.ceil(width / s) * s - width), (0, 0))))
-    return {"units": np.concatenate(rows), "out_b": np.stack([np.asarray(p["out"]["b"]) for p in member_params])}
+    out_b = np.stack([np.asarray(p["out"]["b"]) for p in member_params])
+    rows.append(np.pad(out_b, ((0, 0), (rows[0].shape[1] - out_b.shape[1], 0))))
+    return np.concatenate(rows).astype(np.float32)
 
 
-def unpack_member(params: Params, layout: Layout, k: int) -> dict[str, np.ndarray]:
+def unpack_member(params: jax.Array, layout: Layout, k: int, n_classes: int) -> dict[str, np.ndarray]:
     """Member k's first-layer and read-out weights at its true width, from one stream's packed parameters."""
-    units = np.asarray(params["units"])[(layout.unit_member == k) & (layout.unit_mask > 0)]
-    input_dim = units.shape[1] - 1 - np.asarray(params["out_b"]).shape[1]
+    params = np.asarray(params)
+    units = params[:layout.n_units][(layout.unit_member == k) & (layout.unit_mask > 0)]
+    input_dim = params.shape[1] - 1 - n_classes
     return {"first_w": units[:, :input_dim].T, "first_b": units[:, input_dim], "out_w": units[:, input_dim + 1:],
-            "out_b": np.asarray(params["out_b"])[k]}
+            "out_b": params[layout.n_units + k, input_dim + 1:]}
 
 
 @jax.custom_vjp
@@ -146,10 +156,11 @@ class PackedModel(NamedTuple):
     layout: Layout
     spec: Any  # ddjax.train.TrainSpec
 
-    def logits(self, params: Params, x: jax.Array) -> jax.Array:
+    def logits(self, params: jax.Array, x: jax.Array) -> jax.Array:
         """Logits of every member for a batch x [B, D]: shape [K, C, B] (classes before examples)."""
         layout, input_dim = self.layout, x.shape[1]
-        first = params["units"][:, :input_dim + 1]
+        units, out_b = params[:layout.n_units], params[layout.n_units:, input_dim + 1:]
+        first = units[:, :input_dim + 1]
         if self.model != "mlp":
             first = jax.lax.stop_gradient(first)  # Random features: the first layer is fixed.
         inputs = jnp.concatenate([x, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)  # The bias as a constant input.
@@ -161,15 +172,15 @@ class PackedModel(NamedTuple):
         # Mask after the activation so padded units get exactly zero gradient.
         n_slots, s = len(layout.slot_member), layout.slot_size
         h = (h * scale[:, None]).reshape(n_slots, s, x.shape[0])
-        out_w = params["units"][:, input_dim + 1:].reshape(n_slots, s, -1)
+        out_w = units[:, input_dim + 1:].reshape(n_slots, s, -1)
         per_slot = slot_readout(h, out_w)
         per_member = jax.ops.segment_sum(per_slot, jnp.asarray(layout.slot_member), len(layout.widths),
                                          indices_are_sorted=True)
-        return per_member + params["out_b"][:, :, None]
+        return per_member + out_b[:, :, None]
 
-    def unit_values(self, per_member: jax.Array) -> dict[str, jax.Array]:
-        """Broadcasts a per-member vector [K] onto every parameter leaf's member axis."""
-        return {"units": per_member[self.layout.unit_member][:, None], "out_b": per_member[:, None]}
+    def row_values(self, per_member: jax.Array) -> jax.Array:
+        """Broadcasts a per-member vector [K] onto the parameter rows: [rows, 1]."""
+        return per_member[self.layout.row_member][:, None]
 
 
 def _base_optimizer(name: str, momentum: float) -> optax.GradientTransformation:
@@ -181,26 +192,18 @@ def _base_optimizer(name: str, momentum: float) -> optax.GradientTransformation:
     return optax.identity()
 
 
-def stream_init(packed: PackedModel, params: Params, stream: Stream) -> PackedState:
+def stream_init(packed: PackedModel, params: jax.Array, stream: Stream) -> PackedState:
     """Initial state of one stream."""
     spec = packed.spec
     k = len(packed.layout.widths)
-    curves = {name: jnp.full((k, len(spec.eval_steps)), jnp.nan, jnp.float32) for name in CURVES}
+    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, jnp.float32)
     opt_state = _base_optimizer(spec.optimizer, spec.momentum).init(params)
     return PackedState(params, opt_state, jnp.full(k, -1, jnp.int32), curves)
 
 
-def _member_counts(packed: PackedModel, tree: Params) -> jax.Array:
-    """Number of non-finite entries of each member in a packed parameter tree: [K]."""
-    layout, k = packed.layout, len(packed.layout.widths)
-    per_slot = jnp.sum(~jnp.isfinite(tree["units"]).reshape(len(layout.slot_member), -1), axis=1)
-    return (jax.ops.segment_sum(per_slot, jnp.asarray(layout.slot_member), k, indices_are_sorted=True)
-            + jnp.sum(~jnp.isfinite(tree["out_b"]), axis=1))
-
-
 def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: SharedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
-    spec = packed.spec
+    spec, k = packed.spec, len(packed.layout.widths)
     x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
     y = stream.labels if index is None else stream.labels[:, index]
 
@@ -211,42 +214,31 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: S
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    rates = packed.unit_values(stream.learning_rate)
-    params = jax.tree.map(lambda p, d, r: p - r * d, state.params, direction, rates)
+    params = state.params - packed.row_values(stream.learning_rate) * direction
+    non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
+    non_finite = jax.ops.segment_sum(non_finite_rows, jnp.asarray(packed.layout.row_member), k)
     alive = state.diverged_step < 0
-    keep = alive & jnp.isfinite(losses) & (_member_counts(packed, params) == 0)
-    keep_tree = packed.unit_values(keep)
-    params = jax.tree.map(lambda new, old, m: jnp.where(m, new, old), params, state.params, keep_tree)
-    opt_state = _select_state(opt_state, state.opt_state, keep_tree)
+    keep = alive & jnp.isfinite(losses) & (non_finite == 0)
+    # A stopped member keeps its last finite parameters and never updates again, so its optimizer moments
+    # (which may hold the non-finite step) are never read: only the parameters need the select.
+    params = jnp.where(packed.row_values(keep), params, state.params)
     diverged_step = jnp.where(alive & ~keep, step, state.diverged_step).astype(jnp.int32)
     return PackedState(params, opt_state, diverged_step, state.curves)
 
 
-PARAM_KEYS = {"units", "out_b"}
-
-
-def _select_state(new, old, keep_tree):
-    """Keeps the optimizer state of members that stopped; leaves shaped like parameters follow `keep_tree`."""
-    def select(n, o):
-        if isinstance(n, dict) and set(n) == PARAM_KEYS:
-            return jax.tree.map(lambda a, b, m: jnp.where(m, a, b), n, o, keep_tree)
-        return n
-
-    return jax.tree.map(select, new, old, is_leaf=lambda t: isinstance(t, dict) and set(t) == PARAM_KEYS)
-
-
 def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data: SharedData, index) -> PackedState:
-    """Writes every member's evaluation into column `index` of its curves (NaN once diverged)."""
-    spec = packed.spec
-    train_logits = packed.logits(state.params, data.x_train)  # [K, C, N]
-    in_train = (jnp.arange(data.x_train.shape[0]) < stream.n_train) / stream.n_train
-    test_logits = packed.logits(state.params, data.x_test)
-    values = {
-        "train_error": jnp.sum(in_train * (train_logits.argmax(1) != stream.labels), axis=1),
-        "train_loss": jnp.sum(in_train * example_losses(train_logits, stream.labels, spec.loss, axis=1), axis=1),
-        "test_error": jnp.mean(test_logits.argmax(1) != data.y_test, axis=1),
-        "test_loss": jnp.mean(example_losses(test_logits, data.y_test, spec.loss, axis=1), axis=1),
-    }
+    """Writes every member's evaluation into column `index` of its curves (NaN once diverged).
+
+    Training and test examples go through the model as one batch.
+    """
+    spec, n_train_rows, n_test = packed.spec, data.x_train.shape[0], data.x_test.shape[0]
+    logits = packed.logits(state.params, jnp.concatenate([data.x_train, data.x_test]))  # [K, C, N + N_test]
+    labels = jnp.concatenate([stream.labels, jnp.broadcast_to(data.y_test, (len(stream.labels), n_test))], axis=1)
+    per_example = jnp.stack([logits.argmax(1) != labels, example_losses(logits, labels, spec.loss, axis=1)])
+    in_train = (jnp.arange(n_train_rows) < stream.n_train) / stream.n_train
+    train = jnp.sum(per_example[:, :, :n_train_rows] * in_train, axis=2)  # [metric (error, loss), K]
+    test = jnp.mean(per_example[:, :, n_train_rows:], axis=2)
+    values = jnp.stack([train[0], test[0], train[1], test[1]], axis=1)  # [K, CURVES]
     diverged = state.diverged_step >= 0
-    curves = {k: state.curves[k].at[:, index].set(jnp.where(diverged, jnp.nan, values[k])) for k in CURVES}
+    curves = state.curves.at[:, :, index].set(jnp.where(diverged[:, None], jnp.nan, values))
     return state._replace(curves=curves)

@@ -212,7 +212,7 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
         params.append(pack_params(members, layout, feature_key))
         labels.append([member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
                        for _, noise, _ in slots])
-    stacked = jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *params)
+    stacked = jnp.asarray(np.stack(params))
     stream_data = Stream(seed=jnp.asarray([s for s, _ in streams], jnp.uint32),
                          n_train=jnp.asarray([n for _, n in streams], jnp.int32),
                          labels=jnp.asarray(np.array(labels), jnp.int32),
@@ -231,7 +231,7 @@ def _run_packed(config, dataset, data, spec, coords, make_bar, resume):
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), data, make_bar, resume)
     state = outcome.states[0]
-    curves = {k: np.asarray(state.curves[k])[setup.stream_of, setup.slot_of] for k in CURVES}
+    curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
     layout = setup.model.layout
     efficiency = float(layout.unit_mask.sum() / layout.n_units)

@@ -9,7 +9,7 @@ from ddjax.data import load_dataset
 from ddjax.packed import choose_slot_size, make_layout, unpack_member
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
-from ddjax.train import build_program, train
+from ddjax.train import CURVES, build_program, train
 
 
 def _serial_state(config, dataset, data, spec, coords, i, programs):
@@ -37,16 +37,16 @@ def test_packed_members_equal_serial_members(tiny_config, overrides):
     for i in range(len(coords["width"])):
         s, k = setup.stream_of[i], setup.slot_of[i]
         alone = _serial_state(config, dataset, data, spec, coords, i, programs)
-        packed = unpack_member(jax.tree.map(lambda a: a[s], state.params), setup.model.layout, k)
+        packed = unpack_member(state.params[s], setup.model.layout, k, spec.n_classes)
         first = alone.params[feature][0] if feature == "hidden" else alone.params[feature]
         for got, want in [(packed["first_w"], first["w"]), (packed["first_b"], first["b"]),
                           (packed["out_w"], alone.params["out"]["w"]), (packed["out_b"], alone.params["out"]["b"])]:
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         for name in ("train_loss", "test_loss"):
-            np.testing.assert_allclose(state.curves[name][s, k], alone.curves[name], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(state.curves[s, k, CURVES.index(name)], alone.curves[name], rtol=1e-5, atol=1e-6)
         for name, n in (("train_error", int(coords["n_train"][i])), ("test_error", len(dataset.y_test))):
             # Errors count argmax decisions: a reassociation may flip a near-tie, so allow one example.
-            np.testing.assert_allclose(state.curves[name][s, k], alone.curves[name], atol=1.01 / n)
+            np.testing.assert_allclose(state.curves[s, k, CURVES.index(name)], alone.curves[name], atol=1.01 / n)
 
 
 def test_layout_pads_each_member_to_whole_slots():
