@@ -15,8 +15,8 @@ from ddjax import grouping
 from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
-from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, make_layout, pack_params,
-                          stream_init, stream_record, stream_step)
+from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, initial_states, make_layout,
+                          pack_params, stream_init, stream_record, stream_step)
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
 
 
@@ -149,9 +149,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
                        n_compiles, scheme if mode == "vmap" else "serial", efficiency)
 
 
-def _train_resumable(program, spec, params, groups, data, make_bar, resume):
+def _train_resumable(program, spec, params, groups, data, make_bar, resume, initial_states=None):
     restore, start_step, on_chunk = resume
-    states = None if restore is None else restore(jax.eval_shape(program.init, params, groups))
+    states = initial_states if restore is None else restore(jax.eval_shape(program.init, params, groups))
     return train(program, spec, params, groups, data, states=states, start_step=start_step, progress=make_bar(),
                  on_chunk=on_chunk)
 
@@ -212,7 +212,7 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
         params.append(pack_params(members, layout, feature_key))
         labels.append([member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
                        for _, noise, _ in slots])
-    stacked = jnp.asarray(np.stack(params))
+    stacked = np.stack(params)
     stream_data = Stream(seed=jnp.asarray([s for s, _ in streams], jnp.uint32),
                          n_train=jnp.asarray([n for _, n in streams], jnp.int32),
                          labels=jnp.asarray(np.array(labels), jnp.int32),
@@ -229,7 +229,8 @@ def packed_program(setup: PackedSetup):
 def _run_packed(config, dataset, data, spec, coords, make_bar, resume):
     setup = packed_setup(config, dataset, spec, coords)
     program = packed_program(setup)
-    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), data, make_bar, resume)
+    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), data, make_bar, resume,
+                               (initial_states(setup.model, setup.params, setup.streams),))
     state = outcome.states[0]
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]

@@ -6,7 +6,7 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data import load_dataset
-from ddjax.packed import choose_slot_size, make_layout, unpack_member
+from ddjax.packed import choose_slot_size, initial_states, make_layout, unpack_member
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
 from ddjax.train import CURVES, build_program, train
@@ -70,3 +70,17 @@ def test_diverging_member_is_isolated_in_the_packed_layer(tiny_config):
     assert np.all(mixed.diverged_step[~calm] >= 0) and np.all(mixed.diverged_step[calm] == -1)
     for name in ("train_loss", "test_error"):
         np.testing.assert_array_equal(mixed.curves[name][calm], alone.curves[name])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
+def test_host_initial_states_equal_the_jitted_init(tiny_config, optimizer):
+    config = replace(tiny_config, width=(2, 7), seed=(0, 1), optimizer=optimizer)
+    dataset = load_dataset(config)
+    spec, coords = train_spec(config, dataset), expand_members(config)
+    setup = packed_setup(config, dataset, spec, coords)
+    jitted = packed_program(setup).init((setup.params,), (setup.streams,))[0]
+    host = initial_states(setup.model, setup.params, setup.streams)
+    assert jax.tree.structure(host) == jax.tree.structure(jitted)
+    for got, want in zip(jax.tree.leaves(host), jax.tree.leaves(jitted)):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
