@@ -85,8 +85,24 @@ class Stream(NamedTuple):
 
     seed: jax.Array  # uint32: batch order.
     n_train: jax.Array  # int32
-    labels: jax.Array  # int32 [K, N]: each member's (noisy) training labels.
-    learning_rate: jax.Array  # float32 [K]
+    labels: jax.Array  # int32 [K, N + N_test]: each member's (noisy) training labels, then the test labels.
+    row_learning_rate: jax.Array  # float32 [rows]: each parameter row's member's learning rate.
+
+
+class PackedData(NamedTuple):
+    """The packed path's device data: inputs with a constant 1 appended (the first layer's bias input)."""
+
+    x_train: jax.Array  # [N, D + 1]
+    x_eval: jax.Array  # [N + N_test, D + 1]: the training rows, then the test rows, evaluated as one batch.
+
+
+def packed_data(data: SharedData) -> PackedData:
+    """`data` with the bias input appended, and training and test inputs stacked for evaluation."""
+    def with_ones(x):
+        return np.concatenate([np.asarray(x), np.ones((len(x), 1), np.float32)], axis=1)
+
+    train = with_ones(data.x_train)
+    return PackedData(jnp.asarray(train), jnp.asarray(np.concatenate([train, with_ones(data.x_test)])))
 
 
 class PackedState(NamedTuple):
@@ -158,14 +174,13 @@ class PackedModel(NamedTuple):
     spec: Any  # ddjax.train.TrainSpec
 
     def logits(self, params: jax.Array, x: jax.Array) -> jax.Array:
-        """Logits of every member for a batch x [B, D]: shape [K, C, B] (classes before examples)."""
-        layout, input_dim = self.layout, x.shape[1]
-        units, out_b = params[:layout.n_units], params[layout.n_units:, input_dim + 1:]
-        first = units[:, :input_dim + 1]
+        """Logits of every member for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
+        layout, n_inputs = self.layout, x.shape[1]
+        units, out_b = params[:layout.n_units], params[layout.n_units:, n_inputs:]
+        first = units[:, :n_inputs]
         if self.model != "mlp":
             first = jax.lax.stop_gradient(first)  # Random features: the first layer is fixed.
-        inputs = jnp.concatenate([x, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)  # The bias as a constant input.
-        z = jnp.einsum("ud,bd->ub", first, inputs)
+        z = jnp.einsum("ud,bd->ub", first, x)
         h = jnp.sqrt(2.0) * jnp.cos(z) if self.model == "random_fourier_features" else jax.nn.relu(z)
         scale = jnp.asarray(layout.unit_mask)
         if self.model != "mlp":
@@ -173,7 +188,7 @@ class PackedModel(NamedTuple):
         # Mask after the activation so padded units get exactly zero gradient.
         n_slots, s = len(layout.slot_member), layout.slot_size
         h = (h * scale[:, None]).reshape(n_slots, s, x.shape[0])
-        out_w = units[:, input_dim + 1:].reshape(n_slots, s, -1)
+        out_w = units[:, n_inputs:].reshape(n_slots, s, -1)
         per_slot = slot_readout(h, out_w)
         per_member = jax.ops.segment_sum(per_slot, jnp.asarray(layout.slot_member), len(layout.widths),
                                          indices_are_sorted=True)
@@ -214,11 +229,11 @@ def initial_states(packed: PackedModel, params: np.ndarray, streams: Stream) -> 
                           curves=np.full(shapes.curves.shape, np.nan, np.float32))
 
 
-def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: SharedData, step) -> PackedState:
+def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: PackedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
     spec, k = packed.spec, len(packed.layout.widths)
     x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
-    y = stream.labels if index is None else stream.labels[:, index]
+    y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
 
     def member_losses(params):
         logits = packed.logits(params, x)  # [K, C, B]
@@ -227,7 +242,7 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: S
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    params = state.params - packed.row_values(stream.learning_rate) * direction
+    params = state.params - stream.row_learning_rate[:, None] * direction
     non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
     non_finite = jax.ops.segment_sum(non_finite_rows, jnp.asarray(packed.layout.row_member), k)
     alive = state.diverged_step < 0
@@ -239,15 +254,15 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: S
     return PackedState(params, opt_state, diverged_step, state.curves)
 
 
-def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data: SharedData, index) -> PackedState:
+def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data: PackedData, index) -> PackedState:
     """Writes every member's evaluation into column `index` of its curves (NaN once diverged).
 
     Training and test examples go through the model as one batch.
     """
-    spec, n_train_rows, n_test = packed.spec, data.x_train.shape[0], data.x_test.shape[0]
-    logits = packed.logits(state.params, jnp.concatenate([data.x_train, data.x_test]))  # [K, C, N + N_test]
-    labels = jnp.concatenate([stream.labels, jnp.broadcast_to(data.y_test, (len(stream.labels), n_test))], axis=1)
-    per_example = jnp.stack([logits.argmax(1) != labels, example_losses(logits, labels, spec.loss, axis=1)])
+    spec, n_train_rows = packed.spec, data.x_train.shape[0]
+    logits = packed.logits(state.params, data.x_eval)  # [K, C, N + N_test]
+    per_example = jnp.stack([logits.argmax(1) != stream.labels,
+                             example_losses(logits, stream.labels, spec.loss, axis=1)])
     in_train = (jnp.arange(n_train_rows) < stream.n_train) / stream.n_train
     train = jnp.sum(per_example[:, :, :n_train_rows] * in_train, axis=2)  # [metric (error, loss), K]
     test = jnp.mean(per_example[:, :, n_train_rows:], axis=2)

@@ -16,7 +16,7 @@ from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
 from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, initial_states, make_layout,
-                          pack_params, stream_init, stream_record, stream_step)
+                          pack_params, packed_data, stream_init, stream_record, stream_step)
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
 
 
@@ -203,20 +203,21 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
     stream_of = np.array([streams.index(key) for key in stream_keys])
     slot_of = np.array([slots.index(key) for key in slot_keys])
-    widths = np.array([w for w, _, _ in slots])
+    widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots])
     layout = make_layout(widths, choose_slot_size(widths, spec.input_dim, spec.n_classes))
     feature_key = "hidden" if config.model == "mlp" else "features"
     params, labels = [], []
     for seed, n_train in streams:
         members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w, _, _ in slots]
         params.append(pack_params(members, layout, feature_key))
-        labels.append([member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
-                       for _, noise, _ in slots])
+        train_labels = [member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
+                        for _, noise, _ in slots]
+        labels.append([np.concatenate([member, dataset.y_test]) for member in train_labels])
     stacked = np.stack(params)
     stream_data = Stream(seed=jnp.asarray([s for s, _ in streams], jnp.uint32),
                          n_train=jnp.asarray([n for _, n in streams], jnp.int32),
                          labels=jnp.asarray(np.array(labels), jnp.int32),
-                         learning_rate=jnp.asarray([[r for _, _, r in slots]] * len(streams), jnp.float32))
+                         row_learning_rate=jnp.asarray([rates[layout.row_member]] * len(streams), jnp.float32))
     return PackedSetup(PackedModel(config.model, layout, spec), stacked, stream_data, stream_of, slot_of)
 
 
@@ -229,8 +230,8 @@ def packed_program(setup: PackedSetup):
 def _run_packed(config, dataset, data, spec, coords, make_bar, resume):
     setup = packed_setup(config, dataset, spec, coords)
     program = packed_program(setup)
-    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), data, make_bar, resume,
-                               (initial_states(setup.model, setup.params, setup.streams),))
+    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
+                               resume, (initial_states(setup.model, setup.params, setup.streams),))
     state = outcome.states[0]
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]

@@ -6,7 +6,7 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data import load_dataset
-from ddjax.packed import choose_slot_size, initial_states, make_layout, unpack_member
+from ddjax.packed import choose_slot_size, initial_states, make_layout, packed_data, unpack_member
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
 from ddjax.train import CURVES, build_program, train
@@ -32,7 +32,7 @@ def test_packed_members_equal_serial_members(tiny_config, overrides):
     dataset = load_dataset(config)
     data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
     setup = packed_setup(config, dataset, spec, coords)
-    state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), data).states[0]
+    state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     feature, programs = ("hidden" if config.model == "mlp" else "features"), {}
     for i in range(len(coords["width"])):
         s, k = setup.stream_of[i], setup.slot_of[i]
