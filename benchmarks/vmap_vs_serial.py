@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (200 if args.quick else 2000)
     repeats = args.repeats or (1 if args.quick else 3)
     info = machine_info()
-    peak = matmul_peak_gflops()
+    peaks = [matmul_peak_gflops()]
     print(f"# {info['device']} ({info['backend']}, {info['cpu_count']} CPUs: {info['cpu']}), jax {info['jax_version']}")
-    print(f"# float32 matmul peak measured here: {peak:.1f} GFLOP/s")
+    print(f"# float32 matmul peak measured here: {peaks[0]:.1f} GFLOP/s (measured again after the sweeps)")
 
     config = sweep_config(15, 1, steps)
     n_test = len(load_dataset(config).y_test)
@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {way}: skipped (torch is not installed)")
             continue
         rows[way] = median_of(runs)
+    # A shared machine's speed drifts; the peak is the best of a measurement before and one after the sweeps.
+    peaks.append(matmul_peak_gflops())
+    peak = max(peaks)
+    print(f"# float32 matmul peak: {peaks[0]:.1f} before, {peaks[1]:.1f} after the sweeps; using {peak:.1f} GFLOP/s")
     serial_total = rows.get("ddjax serial", {}).get("total_s")
     header = ("way", "members", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP", "pad eff",
               "GFLOP/s", "of peak", "vs serial")
@@ -194,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": info, "matmul_peak_gflops": peak, "config": {"widths": list(config.width),
+    payload = {"machine": info, "matmul_peak_gflops": peak, "matmul_peak_measurements": peaks, "config": {"widths": list(config.width),
                "steps": steps, "batch_size": config.batch_size, "repeats": repeats}, "rows": rows,
                "scaling_steps": scaling_steps, "scaling_total_s": scaling}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
