@@ -3,10 +3,11 @@
 Members that share a batch stream (the same seed and n_train, so the same minibatches) differ only in width,
 label noise and learning rate. Their hidden units are laid out in slots of `slot_size` units (a member takes
 ceil(width / slot_size) slots, the unused units of its last slot are masked padding), so the first layer of the
-whole stream is one `[units, D]` matmul. Each unit's parameters are one row of a `[units, D + 1 + C]` matrix
-(input weights, bias, read-out weights), so the optimizer touches two arrays per stream, and activations are kept
-feature-major (`[units, batch]`): slots are then contiguous blocks, the read-out multiplies each slot's units by
-its own read-out rows and a sorted segment sum adds the slots of each member. Streams are stacked
+whole stream is one `[units, D + 1]` matmul (the inputs carry a constant 1 for the bias). A stream's parameters
+are one `[units + K, D + 1 + C]` matrix: per unit its input weights, bias and read-out weights, then per member
+a row holding its read-out bias, so the optimizer, the finiteness check and the keep-select are one kernel each.
+Activations are kept feature-major (`[units, batch]`): slots are contiguous blocks, each slot's read-out is one
+fused loop over batch vectors, and a sorted segment sum adds the slots of each member. Streams are stacked
 with `jax.vmap`, so a whole sweep is one program with one set of shapes: it compiles once, executes almost only
 useful arithmetic, and gives the same numbers as training each member alone (tested against serial mode).
 """
