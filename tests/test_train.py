@@ -3,13 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from ddjax.config import replace
 from ddjax.data import load_dataset
 from ddjax.models import get_model
 from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
-from ddjax.train import build_program, train
+from ddjax.train import build_program, example_losses, train
 
 
 def _unpad(params, width):
@@ -119,3 +120,21 @@ def test_training_fits_a_small_task(tiny_config):
     result = run_sweep(config)
     assert result.final("train_error")[0] < 0.1
     assert result.curves["train_loss"][0, -1] < 0.5 * result.curves["train_loss"][0, 0]
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_cross_entropy_matches_optax_in_value_and_gradient(axis):
+    rng = np.random.default_rng(0)
+    logits = jnp.asarray(rng.normal(size=(4, 10, 6)).astype(np.float32) * 5)
+    labels = jnp.asarray(rng.integers(0, 10 if axis == 1 else 6, size=(4, 6) if axis == 1 else (4, 10)))
+    weights = jnp.asarray(rng.random(6 if axis == 1 else 10).astype(np.float32))
+
+    def ours(x):
+        return jnp.sum(weights * example_losses(x, labels, "cross_entropy", axis=axis))
+
+    def reference(x):
+        moved = jnp.moveaxis(x, axis, -1)
+        return jnp.sum(weights * optax.softmax_cross_entropy_with_integer_labels(moved, labels))
+
+    np.testing.assert_allclose(ours(logits), reference(logits), rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(ours)(logits), jax.grad(reference)(logits), rtol=1e-5, atol=1e-6)
