@@ -6,8 +6,8 @@
 Ways: ddjax's default vmap path (scheme "auto"), ddjax serial mode (one member at a time, one compile per
 distinct width), the grouped and the naive padded vmap schemes, and PyTorch eager serial training of the same
 widths (only where torch imports). Prints a table, writes a JSON file of every figure plus machine info, and a
-PNG of total time against the number of members (1, 4, 16, 64). Medians over repeats; every repeat compiles
-afresh, as a new sweep would.
+PNG of total time against the number of members (1, 4, 16, 64). Medians over repeats, taken round-robin over
+the ways; every repeat compiles afresh, as a new sweep would.
 """
 
 from __future__ import annotations
@@ -162,12 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     n_test = len(load_dataset(config).y_test)
     useful = useful_gflop(config, n_test)
     rows = {}
+    # Repeats go round-robin over the ways, so every way samples the same stretches of a drifting machine.
+    runs = {way: [] for way in ways}
+    for _ in range(repeats):
+        for way in ways:
+            runs[way].append(measure(way, config))
     for way in ways:
-        runs = [measure(way, config) for _ in range(repeats)]
-        if runs[0] is None:
+        if runs[way][0] is None:
             print(f"# {way}: skipped (torch is not installed)")
             continue
-        rows[way] = median_of(runs)
+        rows[way] = median_of(runs[way])
     # A shared machine's speed drifts; the peak is the best of a measurement before and one after the sweeps.
     peaks.append(matmul_peak_gflops())
     peak = max(peaks)
