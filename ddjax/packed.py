@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from ddjax.models import Params
-from ddjax.train import CURVES, SharedData, example_losses, training_batch
+from ddjax.train import CURVES, SharedData, example_losses, train_weights, training_batch
 
 PACKABLE_MODELS = ("mlp", "random_relu_features", "random_fourier_features")
 
@@ -264,7 +264,7 @@ def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data:
     logits = packed.logits(state.params, data.x_eval)  # [K, C, N + N_test]
     per_example = jnp.stack([logits.argmax(1) != stream.labels,
                              example_losses(logits, stream.labels, spec.loss, axis=1)])
-    in_train = (jnp.arange(n_train_rows) < stream.n_train) / stream.n_train
+    in_train = train_weights(n_train_rows, stream.n_train)
     train = jnp.sum(per_example[:, :, :n_train_rows] * in_train, axis=2)  # [metric (error, loss), K]
     test = jnp.mean(per_example[:, :, n_train_rows:], axis=2)
     values = jnp.stack([train[0], test[0], train[1], test[1]], axis=1)  # [K, CURVES]

@@ -149,9 +149,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
                        n_compiles, scheme if mode == "vmap" else "serial", efficiency)
 
 
-def _train_resumable(program, spec, params, groups, data, make_bar, resume, initial_states=None):
+def _train_resumable(program, spec, params, groups, data, make_bar, resume, fresh_states=None):
     restore, start_step, on_chunk = resume
-    states = initial_states if restore is None else restore(jax.eval_shape(program.init, params, groups))
+    states = fresh_states if restore is None else restore(jax.eval_shape(program.init, params, groups))
     return train(program, spec, params, groups, data, states=states, start_step=start_step, progress=make_bar(),
                  on_chunk=on_chunk)
 

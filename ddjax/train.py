@@ -138,12 +138,17 @@ def batch_indices(seed: jax.Array, step: jax.Array, batch_size: int, n: jax.Arra
     return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
 
 
+def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
+    """Weight 1 / n_train on the first n_train of `n_rows` training rows and 0 after: a mean over the subsample."""
+    return (jnp.arange(n_rows) < n_train) / n_train
+
+
 def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: jax.Array, step):
     """Inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream."""
     if spec.batch_size:
         index = batch_indices(seed, step, spec.batch_size, n_train)
         return data.x_train[index], index, jnp.full(spec.batch_size, 1.0 / spec.batch_size)
-    return data.x_train, None, (jnp.arange(data.x_train.shape[0]) < n_train) / n_train
+    return data.x_train, None, train_weights(data.x_train.shape[0], n_train)
 
 
 def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
@@ -179,7 +184,7 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
 def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData) -> dict[str, jax.Array]:
     """Error and mean loss of one member on its own training labels and on the clean test set."""
     train_logits = _logits(spec, params, member.width, data.x_train)
-    in_train = (jnp.arange(data.x_train.shape[0]) < member.n_train) / member.n_train
+    in_train = train_weights(data.x_train.shape[0], member.n_train)
     test_logits = _logits(spec, params, member.width, data.x_test)
     return {
         "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
