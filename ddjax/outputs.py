@@ -97,7 +97,9 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
                   and k not in ("eval_steps", "diverged_step")}
         result = SweepResult(coords, arrays["eval_steps"], curves, arrays["diverged_step"],
                              tuple(timing.get("group_widths", ())), timing.get("compile_seconds", float("nan")),
-                             timing.get("run_seconds", float("nan")), timing.get("n_compiles", 0))
+                             timing.get("run_seconds", float("nan")), timing.get("n_compiles", 0),
+                             timing.get("scheme", "unknown"), timing.get("padding_efficiency", float("nan")),
+                             timing.get("n_devices", 1))
     return config, meta.get("experiment", "custom"), result, previous
 
 

@@ -2,12 +2,15 @@
 
 `python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint;
 `python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
+On a CPU the command splits JAX's host into one device per core (`--cpu-devices`), so the members of a sweep
+train on all cores side by side (`ddjax.sharding`).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import pathlib
 import sys
 
@@ -36,7 +39,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                         "(an experiment or --set, if given, must match its config)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--report", metavar="DIR", help="re-analyse and re-plot the finished run in DIR (no training)")
+    parser.add_argument("--cpu-devices", type=_positive_int, metavar="N",
+                        help=f"JAX CPU devices to split the members over (default: one per core, {os.cpu_count()} "
+                             "here; 1 turns splitting off; no effect on GPU or TPU runs)")
     return parser.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: a whole number >= 1")
+    return int(text)
+
+
+def split_cpu(n_devices: int) -> None:
+    """Makes JAX's CPU platform `n_devices` devices; must run before JAX executes anything in this process."""
+    import jax
+
+    if hasattr(jax.config, "jax_num_cpu_devices"):  # A recent option; an older jax keeps one CPU device.
+        jax.config.update("jax_num_cpu_devices", n_devices)
 
 
 def _config(args: argparse.Namespace, name: str, variant: str):
@@ -49,8 +69,11 @@ def _config(args: argparse.Namespace, name: str, variant: str):
     return apply_overrides(experiment_config(name, variant or "default"), overrides)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """The command; `own_process=True` (`python -m ddjax.run`, `ddjax-run`) also applies --cpu-devices."""
     args = parse_args(argv)
+    if own_process:
+        split_cpu(args.cpu_devices or os.cpu_count() or 1)
     if args.report:
         return _reanalyze(args.report)
     name, _, variant = (args.experiment or DEFAULT_EXPERIMENT).partition(":")
@@ -92,5 +115,10 @@ def _reanalyze(out: str) -> int:
     return 0
 
 
+def cli() -> int:
+    """The `ddjax-run` console script."""
+    return main(own_process=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

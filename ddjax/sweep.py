@@ -38,6 +38,7 @@ class SweepResult:
     n_compiles: int
     scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
     padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
+    n_devices: int = 1  # Devices the member axis was split over.
 
     def final(self, name: str) -> np.ndarray:
         """The last evaluation of curve `name`, shape [member]."""
@@ -132,42 +133,43 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         bars.append(_progress_bar(progress, total, f"{mode} {n_members} members", min(start_step, config.steps)))
         return bars[-1]
 
-    resume = (restore, start_step, on_chunk)
+    # vmap mode splits the member axis over every local device (a no-op with one).
+    options = (restore, start_step, on_chunk, jax.local_devices() if mode == "vmap" else None)
     try:
         if mode == "serial":
             outcome = _run_serial(*setup, make_bar)
         elif scheme == "packed":
-            outcome = _run_packed(*setup, make_bar, resume)
+            outcome = _run_packed(*setup, make_bar, options)
         else:
-            outcome = _run_grouped(*setup, make_bar, resume, max_groups=1 if scheme == "padded" else 8)
+            outcome = _run_grouped(*setup, make_bar, options, max_groups=1 if scheme == "padded" else 8)
     finally:
         for bar in bars:
             if bar is not None:
                 bar.close()
-    curves, diverged, compile_s, run_s, n_compiles, widths, efficiency = outcome
+    curves, diverged, compile_s, run_s, n_compiles, widths, efficiency, n_devices = outcome
     return SweepResult(setup[4], np.asarray(setup[3].eval_steps), curves, diverged, widths, compile_s, run_s,
-                       n_compiles, scheme if mode == "vmap" else "serial", efficiency)
+                       n_compiles, scheme if mode == "vmap" else "serial", efficiency, n_devices)
 
 
-def _train_resumable(program, spec, params, groups, data, make_bar, resume, fresh_states=None):
-    restore, start_step, on_chunk = resume
+def _train_resumable(program, spec, params, groups, data, make_bar, options, fresh_states=None):
+    restore, start_step, on_chunk, devices = options
     states = fresh_states if restore is None else restore(jax.eval_shape(program.init, params, groups))
     return train(program, spec, params, groups, data, states=states, start_step=start_step, progress=make_bar(),
-                 on_chunk=on_chunk)
+                 on_chunk=on_chunk, devices=devices)
 
 
-def _run_grouped(config, dataset, data, spec, coords, make_bar, resume, *, max_groups):
+def _run_grouped(config, dataset, data, spec, coords, make_bar, options, *, max_groups):
     plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
                                 target_efficiency=0.85 if max_groups > 1 else 0.0, max_groups=max_groups)
     params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
                            for index, width in zip(plan.indices, plan.max_widths)))
     program = build_program(spec)
-    outcome = _train_resumable(program, spec, params, groups, data, make_bar, resume)
+    outcome = _train_resumable(program, spec, params, groups, data, make_bar, options)
     inverse = np.argsort(np.concatenate(plan.indices))
     curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
     return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
-            plan.max_widths, plan.efficiency)
+            plan.max_widths, plan.efficiency, outcome.n_devices)
 
 
 def _run_serial(config, dataset, data, spec, coords, make_bar):
@@ -183,7 +185,7 @@ def _run_serial(config, dataset, data, spec, coords, make_bar):
         compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds
     stacked = {k: np.stack([c[k] for c in curves]) for k in CURVES}
     return (stacked, np.array(diverged), compile_s, run_s, sum(p.trace_count() for p in programs.values()),
-            tuple(sorted(programs)), 1.0)
+            tuple(sorted(programs)), 1.0, 1)
 
 
 class PackedSetup(NamedTuple):
@@ -227,18 +229,18 @@ def packed_program(setup: PackedSetup):
     return build_program(setup.model.spec, functions=functions)
 
 
-def _run_packed(config, dataset, data, spec, coords, make_bar, resume):
+def _run_packed(config, dataset, data, spec, coords, make_bar, options):
     setup = packed_setup(config, dataset, spec, coords)
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
-                               resume, (initial_states(setup.model, setup.params, setup.streams),))
+                               options, (initial_states(setup.model, setup.params, setup.streams),))
     state = outcome.states[0]
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
     layout = setup.model.layout
     efficiency = float(layout.unit_mask.sum() / layout.n_units)
     return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
-            (layout.n_units,), efficiency)
+            (layout.n_units,), efficiency, outcome.n_devices)
 
 
 def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:

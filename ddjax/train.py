@@ -3,7 +3,8 @@
 Everything here is written for one member (`member_step`, `member_eval`); `Program` lifts it over a stacked
 member axis with `jax.vmap` (or leaves it alone in serial mode) and runs any number of groups of members, each
 padded to its own width, inside a single jitted chunk of steps. The Python loop in `train` only walks chunks, so
-training can be checkpointed and resumed at chunk boundaries.
+training can be checkpointed and resumed at chunk boundaries; given several devices, `train` splits every
+group's member axis over them (`ddjax.sharding`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ddjax import sharding
 from ddjax.models import ModelFamily, Params
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
@@ -212,7 +214,8 @@ class Program(NamedTuple):
 
     def compiled_chunk(self, *args):
         """The compiled `run_chunk` for these arguments' shapes, compiling (and tracing) only on first use."""
-        signature = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
+        signature = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a), getattr(a, "sharding", None)),
+                                     args))
         if signature not in self.executables:
             self.executables[signature] = self.run_chunk.lower(*args).compile()
         return self.executables[signature]
@@ -265,26 +268,39 @@ def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Cal
 
 
 class TrainOutcome(NamedTuple):
-    """Final states of every group plus timings."""
+    """Final states of every group, timings, and the number of devices the member axis was split over."""
 
     states: tuple[MemberState, ...]
     compile_seconds: float
     run_seconds: float
+    n_devices: int = 1
 
 
 def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, groups: tuple[Members, ...],
           data: SharedData, *, states: tuple[MemberState, ...] | None = None, start_step: int = 0,
           on_chunk: Callable[[int, tuple[MemberState, ...]], None] | None = None,
-          progress: Any = None) -> TrainOutcome:
+          progress: Any = None, devices: Sequence[jax.Device] | None = None) -> TrainOutcome:
     """Runs `program` from `start_step` to the end, chunk by chunk, from `states` or from initial `params`.
 
     Args:
       on_chunk: called as on_chunk(next_step, states) after every chunk, e.g. to checkpoint.
       progress: a tqdm-like bar to advance by the steps of each chunk, or None.
+      devices: batched programs only: split every group's member axis over (up to) these devices.
     """
     t0 = time.perf_counter()
+    sizes = [sharding.leading_size(group) for group in groups] if devices else []
+    mesh = sharding.member_mesh(devices, max(sizes)) if devices else None
+    if mesh is not None:  # Each group's member axis is padded and split on its own; the data is replicated.
+        groups, data = sharding.spread_each(groups, mesh), sharding.replicate(data, mesh)
+        params, states = (None if t is None else sharding.spread_each(t, mesh) for t in (params, states))
+
+    def unpadded(states):
+        return states if mesh is None else tuple(sharding.unpad(s, n) for s, n in zip(states, sizes))
+
     if states is None:
         states = program.init(params, groups)
+    if mesh is not None:  # Pins every state leaf (the chunk's input and output) to the member split.
+        states = sharding.split(states, mesh)
     start = jnp.int32(start_step)
     run_chunk = program.compiled_chunk(states, groups, data, start)
     jax.block_until_ready(states)
@@ -292,14 +308,16 @@ def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, 
     t1 = time.perf_counter()
     for chunk_start in range(start_step, spec.steps + 1, spec.chunk_steps):
         states = run_chunk(states, groups, data, jnp.int32(chunk_start))
+        if mesh is not None:
+            states = sharding.split(states, mesh)
         next_step = min(chunk_start + spec.chunk_steps, spec.steps + 1)
         if progress is not None:
             jax.block_until_ready(states)
             progress.update(min(next_step, spec.steps) - min(chunk_start, spec.steps))
         if on_chunk is not None:
-            on_chunk(next_step, states)
+            on_chunk(next_step, unpadded(states))
     jax.block_until_ready(states)
-    return TrainOutcome(states, compile_seconds, time.perf_counter() - t1)
+    return TrainOutcome(unpadded(states), compile_seconds, time.perf_counter() - t1, mesh.size if mesh else 1)
 
 
 def chunk_steps(steps: int, n_chunks: int) -> int:

@@ -30,7 +30,7 @@ def _run_cli(*args, cwd):
 
 def test_smoke_run_writes_the_four_files(tmp_path):
     out = tmp_path / "run"
-    done = _run_cli("mlp_mnist1d:smoke", "--out", str(out), "--no-progress", cwd=tmp_path)
+    done = _run_cli("mlp_mnist1d:smoke", "--out", str(out), "--no-progress", "--cpu-devices", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     # Runs with >= 3 eval steps also get the epoch-wise figure.
     assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "epochwise.png"))
@@ -39,6 +39,8 @@ def test_smoke_run_writes_the_four_files(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert {"interpolation_threshold", "test_error_peak", "overparameterized_regime", "under_min", "over_min",
             "double_descent"} <= set(report)
+    # The CPU split into 2 devices, and the 2 seeds' packed streams trained one on each.
+    assert len(config["devices"]) == 2 and report["timing"]["n_devices"] == 2
     curves = np.load(out / "curves.npz")
     n_members = len(config["config"]["width"]) * len(config["config"]["seed"])
     assert curves["test_error"].shape == (n_members, len(curves["eval_steps"]))
@@ -77,6 +79,7 @@ def test_bad_set_value_exits_2_and_writes_nothing(tmp_path, capsys, override, fr
     (["missing/file.py"], "experiment file 'missing/file.py' does not exist"),
     (["mlp_mnist1d:smoke", "--mode", "turbo"], "invalid choice: 'turbo' (choose from "),
     (["mlp_mnist1d:smoke", "--bogus"], "unrecognized arguments: --bogus"),
+    (["mlp_mnist1d:smoke", "--cpu-devices", "0"], "invalid value '0'; allowed: a whole number >= 1"),
 ])
 def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, args, fragment):
     try:
