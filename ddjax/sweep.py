@@ -97,8 +97,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     With `config.method == "min_norm"` nothing is trained: `ddjax.closed_form` solves every read-out instead.
 
     Args:
-      mode: "vmap" (all members in one compiled program) or "serial" (one member at a time, each at its own
-        width, sharing the member code); defaults to `config.mode`.
+      mode: "vmap" (all members in one compiled program, the member axis split over the local devices, see
+        `ddjax.sharding`) or "serial" (one member at a time, each at its own width, sharing the member code);
+        defaults to `config.mode`.
       scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
         wide layer, see `ddjax.packed`), "grouped" (members padded to the widest of a few width groups),
         "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
