@@ -151,10 +151,14 @@ def summary(report: dict[str, Any]) -> str:
         f"over-parameterized regime: {regime}",
         f"double descent: {report['double_descent']}",
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
-        f"train {report['timing']['run_seconds']:.1f} s)",
+        f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))})",
     ]
     if report.get("resumed_from_step") is not None:
         lines.append(f"resumed from step {report['resumed_from_step']}")
     from ddjax.outputs import summary_lines
 
     return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])
+
+
+def _on_devices(n_devices: int) -> str:
+    return f" on {n_devices} devices" if n_devices > 1 else ""

@@ -45,7 +45,7 @@ def test_smoke_run_writes_the_four_files(tmp_path):
     n_members = len(config["config"]["width"]) * len(config["config"]["seed"])
     assert curves["test_error"].shape == (n_members, len(curves["eval_steps"]))
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert "interpolation threshold" in done.stdout
+    assert "interpolation threshold" in done.stdout and " on 2 devices)" in done.stdout
 
 
 def test_bad_input_from_a_subprocess_exits_2_with_one_line(tmp_path):
