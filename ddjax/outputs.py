@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ddjax.analysis import DoubleDescentReport
+from ddjax.analysis import DoubleDescentReport, seed_mean_and_error
 from ddjax.config import Config, ConfigError, replace
 from ddjax.plot import plot_curves, plot_epochwise
 from ddjax.report import gather, member_grid, slices, sweep_report, x_axis
@@ -53,8 +53,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
     if "epochwise" in report:
         for i, (fixed, xs, index) in enumerate(member_grid(result, config)):
             errors = gather(result.curves["test_error"], index)  # [seed, x, step]
-            finite = np.isfinite(errors)
-            mean = np.where(finite, errors, 0).sum(0) / np.where(finite.any(0), finite.sum(0), np.nan)
+            mean = seed_mean_and_error(errors.reshape(len(errors), -1))[0].reshape(errors.shape[1:])
             entries = report["epochwise"][i * xs.size:(i + 1) * xs.size]  # Listed slice by slice, x by x.
             peaks = [(entry["peak"] or {}).get("step") for entry in entries]
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())

@@ -43,6 +43,11 @@ class Layout(NamedTuple):
         return len(self.unit_member)
 
     @property
+    def efficiency(self) -> float:
+        """Real units / executed units."""
+        return float(self.unit_mask.sum() / self.n_units)
+
+    @property
     def row_member(self) -> np.ndarray:
         """Member of each parameter row: the unit rows, then one read-out bias row per member."""
         return np.concatenate([self.unit_member, np.arange(len(self.widths))])
@@ -69,16 +74,14 @@ def choose_slot_size(widths: np.ndarray, input_dim: int, n_classes: int) -> int:
     sum more slots; on the benchmark grid (15 widths 1..256, 2000 steps) the 2-core CPU's run phase took 2.0 s
     with slots of 8 and 1.8 s with slots of 16, which is what `SLOT_OVERHEAD_UNITS` encodes.
     """
+    layouts = {size: make_layout(widths, size) for size in (4, 8, 16, 32, 64)}
+
     def cost(size):
-        layout = make_layout(widths, size)
+        layout = layouts[size]
         return layout.n_units * (input_dim + n_classes) + SLOT_OVERHEAD_UNITS * len(layout.slot_member) * n_classes
 
-    def efficiency(size):
-        layout = make_layout(widths, size)
-        return float(layout.unit_mask.sum() / layout.n_units)
-
-    sizes = [s for s in (4, 8, 16, 32, 64) if efficiency(s) >= MIN_EFFICIENCY] or [4]
-    return min(sizes, key=cost)
+    efficient = [size for size, layout in layouts.items() if layout.efficiency >= MIN_EFFICIENCY]
+    return min(efficient or [4], key=cost)
 
 
 class Stream(NamedTuple):

@@ -147,9 +147,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         for bar in bars:
             if bar is not None:
                 bar.close()
-    curves, diverged, compile_s, run_s, n_compiles, widths, efficiency, n_devices = outcome
-    return SweepResult(setup[4], np.asarray(setup[3].eval_steps), curves, diverged, widths, compile_s, run_s,
-                       n_compiles, scheme if mode == "vmap" else "serial", efficiency, n_devices)
+    return SweepResult(setup[4], np.asarray(setup[3].eval_steps), scheme=scheme if mode == "vmap" else "serial",
+                       **outcome)
 
 
 def _train_resumable(program, spec, params, groups, data, make_bar, options, fresh_states=None):
@@ -169,8 +168,8 @@ def _run_grouped(config, dataset, data, spec, coords, make_bar, options, *, max_
     inverse = np.argsort(np.concatenate(plan.indices))
     curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
-    return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
-            plan.max_widths, plan.efficiency, outcome.n_devices)
+    return dict(curves=curves, diverged_step=diverged, group_widths=plan.max_widths, n_compiles=program.trace_count(),
+                padding_efficiency=plan.efficiency, **_timing(outcome))
 
 
 def _run_serial(config, dataset, data, spec, coords, make_bar):
@@ -185,8 +184,9 @@ def _run_serial(config, dataset, data, spec, coords, make_bar):
         diverged.append(int(outcome.states[0].diverged_step))
         compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds
     stacked = {k: np.stack([c[k] for c in curves]) for k in CURVES}
-    return (stacked, np.array(diverged), compile_s, run_s, sum(p.trace_count() for p in programs.values()),
-            tuple(sorted(programs)), 1.0, 1)
+    return dict(curves=stacked, diverged_step=np.array(diverged), group_widths=tuple(sorted(programs)),
+                n_compiles=sum(p.trace_count() for p in programs.values()), compile_seconds=compile_s,
+                run_seconds=run_s)
 
 
 class PackedSetup(NamedTuple):
@@ -239,9 +239,14 @@ def _run_packed(config, dataset, data, spec, coords, make_bar, options):
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
     layout = setup.model.layout
-    efficiency = float(layout.unit_mask.sum() / layout.n_units)
-    return (curves, diverged, outcome.compile_seconds, outcome.run_seconds, program.trace_count(),
-            (layout.n_units,), efficiency, outcome.n_devices)
+    return dict(curves=curves, diverged_step=diverged, group_widths=(layout.n_units,),
+                n_compiles=program.trace_count(), padding_efficiency=layout.efficiency, **_timing(outcome))
+
+
+def _timing(outcome) -> dict[str, Any]:
+    """The SweepResult fields of one trained program's timings and device count."""
+    return dict(compile_seconds=outcome.compile_seconds, run_seconds=outcome.run_seconds,
+                n_devices=outcome.n_devices)
 
 
 def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:

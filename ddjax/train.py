@@ -292,7 +292,10 @@ def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, 
     mesh = sharding.member_mesh(devices, max(sizes)) if devices else None
     if mesh is not None:  # Each group's member axis is padded and split on its own; the data is replicated.
         groups, data = sharding.spread_each(groups, mesh), sharding.replicate(data, mesh)
-        params, states = (None if t is None else sharding.spread_each(t, mesh) for t in (params, states))
+        if states is None:  # Only what init reads is placed: given states, the parameters are not used.
+            params = sharding.spread_each(params, mesh)
+        else:
+            states = sharding.spread_each(states, mesh)
 
     def unpadded(states):
         return states if mesh is None else tuple(sharding.unpad(s, n) for s, n in zip(states, sizes))
