@@ -7,7 +7,8 @@ Ways: ddjax's default vmap path (scheme "auto"), ddjax serial mode (one member a
 distinct width), the grouped and the naive padded vmap schemes, and PyTorch eager serial training of the same
 widths (only where torch imports). Prints a table, writes a JSON file of every figure plus machine info, and a
 PNG of total time against the number of members (1, 4, 16, 64). Medians over repeats, taken round-robin over
-the ways; every repeat compiles afresh, as a new sweep would.
+the ways; every repeat compiles afresh, as a new sweep would. Like `python -m ddjax.run`, it splits a CPU into
+one JAX device per core (`--cpu-devices 1` keeps one); vmap mode spreads its members over them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from ddjax.config import Config, geometric_widths, replace  # noqa: E402
 from ddjax.data import load_dataset  # noqa: E402
 from ddjax.models import forward_macs  # noqa: E402
+from ddjax.run import split_cpu  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
 
 WAYS = ("ddjax vmap", "ddjax serial", "grouped vmap", "padded vmap", "torch serial")
@@ -57,7 +59,7 @@ def time_ddjax(config: Config, mode: str, scheme: str) -> dict:
     result = run_sweep(config, mode=mode, scheme=scheme)
     total = time.perf_counter() - start
     return {"compile_s": result.compile_seconds, "run_s": result.run_seconds, "total_s": total,
-            "efficiency": result.padding_efficiency, "n_compiles": result.n_compiles,
+            "efficiency": result.padding_efficiency, "n_compiles": result.n_compiles, "n_devices": result.n_devices,
             "test_error": float(np.nanmean(result.final("test_error")))}
 
 
@@ -146,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", default="1,4,16,64", help="member counts of the scaling measurement")
     parser.add_argument("--scaling-steps", type=int, help="steps of the scaling measurement (default steps / 4)")
     parser.add_argument("--out", default="benchmarks/results", help="path prefix of the .json and .png outputs")
+    parser.add_argument("--cpu-devices", type=int, help="JAX devices the CPU is split into (default: one per core, "
+                        "as `python -m ddjax.run` does; 1 = one device)")
     args = parser.parse_args(argv)
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        parser.exit(2, f"error: --cpu-devices {args.cpu_devices} is not allowed; give a whole number >= 1\n")
+    split_cpu(args.cpu_devices or os.cpu_count() or 1)
     ways = [w.strip() for w in args.ways.split(",")]
     unknown = [w for w in ways if w not in WAYS]
     if unknown:
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(peaks)
     print(f"# float32 matmul peak: {peaks[0]:.1f} before, {peaks[1]:.1f} after the sweeps; using {peak:.1f} GFLOP/s")
     serial_total = rows.get("ddjax serial", {}).get("total_s")
-    header = ("way", "members", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP", "pad eff",
+    header = ("way", "members", "devices", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP", "pad eff",
               "GFLOP/s", "of peak", "vs serial")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for way, row in rows.items():
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         row.update(useful_gflop=useful, executed_gflop=executed, achieved_gflops=executed / row["run_s"],
                    fraction_of_peak=executed / row["run_s"] / peak,
                    speedup_vs_serial=serial_total / row["total_s"] if serial_total else None)
-        print(f"| {way} | {len(config.width)} | {steps} | {row['compile_s']:.2f} | {row['run_s']:.2f} | "
+        print(f"| {way} | {len(config.width)} | {row.get('n_devices', '-')} | {steps} | {row['compile_s']:.2f} | {row['run_s']:.2f} | "
               f"{row['total_s']:.2f} | {useful:.1f} | {executed:.1f} | {row['efficiency']:.2f} | "
               f"{row['achieved_gflops']:.1f} | {row['fraction_of_peak']:.1%} | "
               f"{row['speedup_vs_serial'] or float('nan'):.1f}x |")

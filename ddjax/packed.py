@@ -63,6 +63,38 @@ def make_layout(widths: np.ndarray, slot_size: int) -> Layout:
     return Layout(np.asarray(widths), slot_size, slot_member, unit_member, unit_mask)
 
 
+def balanced_parts(widths: np.ndarray, slot_size: int, n_parts: int) -> list[np.ndarray]:
+    """Member indices of `n_parts` parts holding nearly equal numbers of slots, each in ascending order.
+
+    Largest members first, each to the part with the fewest slots so far (longest-processing-time scheduling).
+    """
+    n_slots = [math.ceil(w / slot_size) for w in widths]
+    parts, loads = [[] for _ in range(n_parts)], [0] * n_parts
+    for k in sorted(range(len(widths)), key=lambda k: -n_slots[k]):
+        emptiest = loads.index(min(loads))
+        parts[emptiest].append(k)
+        loads[emptiest] += n_slots[k]
+    return [np.array(sorted(part), dtype=np.int64) for part in parts]
+
+
+def part_layouts(widths: np.ndarray, slot_size: int, parts: list[np.ndarray]) -> tuple[Layout, ...]:
+    """One layout per part of the members, padded to equal shapes so that the parts stack as streams.
+
+    Every part gets the largest part's slot and member counts: extra slots are masked and belong to the part's
+    last member; extra members have width 0, no slot, and (see `ddjax.sweep.packed_setup`) a zero learning rate.
+    """
+    layouts = [make_layout(np.asarray(widths)[part], slot_size) for part in parts]
+    n_slots, n_members = max(len(lay.slot_member) for lay in layouts), max(len(part) for part in parts)
+
+    def padded(layout):
+        extra = n_slots - len(layout.slot_member)
+        slot_member = np.concatenate([layout.slot_member, np.full(extra, layout.slot_member[-1])])
+        return Layout(np.pad(layout.widths, (0, n_members - len(layout.widths))), slot_size, slot_member,
+                      np.repeat(slot_member, slot_size), np.pad(layout.unit_mask, (0, extra * slot_size)))
+
+    return tuple(padded(layout) for layout in layouts)
+
+
 SLOT_OVERHEAD_UNITS = 16  # Measured on the 2-core CPU: a slot's read-out costs about as much as 16 units' do.
 MIN_EFFICIENCY = 0.8
 
@@ -91,6 +123,7 @@ class Stream(NamedTuple):
     n_train: jax.Array  # int32
     labels: jax.Array  # int32 [K, N + N_test]: each member's (noisy) training labels, then the test labels.
     row_learning_rate: jax.Array  # float32 [rows]: each parameter row's member's learning rate.
+    part: jax.Array  # int32: which part of the members (which of `PackedModel.layouts`) the stream holds.
 
 
 class PackedData(NamedTuple):
@@ -123,7 +156,8 @@ def pack_params(member_params: list[Params], layout: Layout, feature_key: str) -
     """Packs unpadded one-hidden-layer member parameters (`feature_key` layer, then "out") into one stream.
 
     Returns [units + K, D + 1 + C] rows: a unit's input weights, bias and read-out weights, then per member a
-    row holding its read-out bias in the read-out columns (zeros elsewhere, never used).
+    row holding its read-out bias in the read-out columns (zeros elsewhere, never used). The layout's extra slots
+    and members (`part_layouts`), if any, get rows of zeros.
     """
     s = layout.slot_size
     rows = []
@@ -132,9 +166,11 @@ def pack_params(member_params: list[Params], layout: Layout, feature_key: str) -
         member_rows = np.concatenate([np.asarray(layer["w"])[:, :width].T, np.asarray(layer["b"])[:width, None],
                                       np.asarray(params["out"]["w"])[:width]], axis=1)
         rows.append(np.pad(member_rows, ((0, math.ceil(width / s) * s - width), (0, 0))))
+    units = np.concatenate(rows)
     out_b = np.stack([np.asarray(p["out"]["b"]) for p in member_params])
-    rows.append(np.pad(out_b, ((0, 0), (rows[0].shape[1] - out_b.shape[1], 0))))
-    return np.concatenate(rows).astype(np.float32)
+    out_rows = np.zeros((len(layout.widths), units.shape[1]))
+    out_rows[:len(out_b), -out_b.shape[1]:] = out_b
+    return np.concatenate([units, np.zeros((layout.n_units - len(units), units.shape[1])), out_rows]).astype(np.float32)
 
 
 def unpack_member(params: jax.Array, layout: Layout, k: int, n_classes: int) -> dict[str, np.ndarray]:
@@ -170,37 +206,66 @@ def _slot_readout_backward(residuals, grad):
 slot_readout.defvjp(_slot_readout_forward, _slot_readout_backward)
 
 
+class LayoutArrays(NamedTuple):
+    """What a stream's computation reads from its layout."""
+
+    unit_scale: Any  # [units]: 0 for padding units; random features also carry 1 / sqrt(width).
+    slot_member: Any  # [n_slots]
+    row_member: Any  # [rows]
+
+
 class PackedModel(NamedTuple):
-    """Static description of a packed stream: model family, layout and how members train."""
+    """Static description of packed streams: model family, layouts and how members train.
+
+    With one layout every stream holds all members. With several (`part_layouts`), the members are cut into
+    parts of equal shapes and each stream holds one part (`Stream.part`), so that a sweep of few streams still
+    spreads over several devices.
+    """
 
     model: str
-    layout: Layout
+    layouts: tuple[Layout, ...]
     spec: Any  # ddjax.train.TrainSpec
 
-    def logits(self, params: jax.Array, x: jax.Array) -> jax.Array:
-        """Logits of every member for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
-        layout, n_inputs = self.layout, x.shape[1]
+    @property
+    def layout(self) -> Layout:
+        """The first part's layout: its shapes are every part's."""
+        return self.layouts[0]
+
+    @property
+    def efficiency(self) -> float:
+        """Real units / executed units, over all parts."""
+        return float(sum(lay.unit_mask.sum() for lay in self.layouts) / sum(lay.n_units for lay in self.layouts))
+
+    def layout_arrays(self, part: jax.Array) -> LayoutArrays:
+        """The layout arrays of the stream holding `part`: constants with a single layout, else picked by `part`."""
+        tables = [LayoutArrays(self._unit_scale(lay), lay.slot_member, lay.row_member) for lay in self.layouts]
+        if len(tables) == 1:
+            return tables[0]
+        return jax.tree.map(lambda *parts: jnp.asarray(np.stack(parts))[part], *tables)
+
+    def _unit_scale(self, layout: Layout) -> np.ndarray:
+        if self.model == "mlp":
+            return layout.unit_mask
+        widths = np.maximum(layout.widths, 1).astype(np.float32)  # Extra members (width 0) own no unit.
+        return (layout.unit_mask / np.sqrt(widths)[layout.unit_member]).astype(np.float32)
+
+    def logits(self, params: jax.Array, x: jax.Array, part: jax.Array) -> jax.Array:
+        """Logits of every member of a stream for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
+        layout, arrays, n_inputs = self.layout, self.layout_arrays(part), x.shape[1]
         units, out_b = params[:layout.n_units], params[layout.n_units:, n_inputs:]
         first = units[:, :n_inputs]
         if self.model != "mlp":
             first = jax.lax.stop_gradient(first)  # Random features: the first layer is fixed.
         z = jnp.einsum("ud,bd->ub", first, x)
         h = jnp.sqrt(2.0) * jnp.cos(z) if self.model == "random_fourier_features" else jax.nn.relu(z)
-        scale = jnp.asarray(layout.unit_mask)
-        if self.model != "mlp":
-            scale = scale / jnp.sqrt(jnp.asarray(layout.widths, jnp.float32))[layout.unit_member]
         # Mask after the activation so padded units get exactly zero gradient.
         n_slots, s = len(layout.slot_member), layout.slot_size
-        h = (h * scale[:, None]).reshape(n_slots, s, x.shape[0])
+        h = (h * jnp.asarray(arrays.unit_scale)[:, None]).reshape(n_slots, s, x.shape[0])
         out_w = units[:, n_inputs:].reshape(n_slots, s, -1)
         per_slot = slot_readout(h, out_w)
-        per_member = jax.ops.segment_sum(per_slot, jnp.asarray(layout.slot_member), len(layout.widths),
+        per_member = jax.ops.segment_sum(per_slot, jnp.asarray(arrays.slot_member), len(layout.widths),
                                          indices_are_sorted=True)
         return per_member + out_b[:, :, None]
-
-    def row_values(self, per_member: jax.Array) -> jax.Array:
-        """Broadcasts a per-member vector [K] onto the parameter rows: [rows, 1]."""
-        return per_member[self.layout.row_member][:, None]
 
 
 def _base_optimizer(name: str, momentum: float) -> optax.GradientTransformation:
@@ -240,7 +305,7 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: P
     y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
 
     def member_losses(params):
-        logits = packed.logits(params, x)  # [K, C, B]
+        logits = packed.logits(params, x, stream.part)  # [K, C, B]
         return jnp.sum(weights * example_losses(logits, y, spec.loss, axis=1), axis=1)  # [K]
 
     losses, vjp = jax.vjp(member_losses, state.params)
@@ -248,12 +313,13 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: P
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
     params = state.params - stream.row_learning_rate[:, None] * direction
     non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
-    non_finite = jax.ops.segment_sum(non_finite_rows, jnp.asarray(packed.layout.row_member), k)
+    row_member = jnp.asarray(packed.layout_arrays(stream.part).row_member)
+    non_finite = jax.ops.segment_sum(non_finite_rows, row_member, k)
     alive = state.diverged_step < 0
     keep = alive & jnp.isfinite(losses) & (non_finite == 0)
     # A stopped member keeps its last finite parameters and never updates again, so its optimizer moments
     # (which may hold the non-finite step) are never read: only the parameters need the select.
-    params = jnp.where(packed.row_values(keep), params, state.params)
+    params = jnp.where(keep[row_member][:, None], params, state.params)
     diverged_step = jnp.where(alive & ~keep, step, state.diverged_step).astype(jnp.int32)
     return PackedState(params, opt_state, diverged_step, state.curves)
 
@@ -264,7 +330,7 @@ def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data:
     Training and test examples go through the model as one batch.
     """
     spec, n_train_rows = packed.spec, data.x_train.shape[0]
-    logits = packed.logits(state.params, data.x_eval)  # [K, C, N + N_test]
+    logits = packed.logits(state.params, data.x_eval, stream.part)  # [K, C, N + N_test]
     per_example = jnp.stack([logits.argmax(1) != stream.labels,
                              example_losses(logits, stream.labels, spec.loss, axis=1)])
     in_train = train_weights(n_train_rows, stream.n_train)

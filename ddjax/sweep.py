@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax import grouping
+from ddjax import grouping, sharding
 from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
-from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, choose_slot_size, initial_states, make_layout,
-                          pack_params, packed_data, stream_init, stream_record, stream_step)
+from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, balanced_parts, choose_slot_size, initial_states,
+                          pack_params, packed_data, part_layouts, stream_init, stream_record, stream_step)
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
 
 
@@ -190,7 +190,7 @@ def _run_serial(config, dataset, data, spec, coords, make_bar):
 
 
 class PackedSetup(NamedTuple):
-    """A sweep laid out as streams (seed, n_train) x slots (width, label noise, learning rate)."""
+    """A sweep laid out as streams (seed, n_train, part) x slots (width, label noise, learning rate)."""
 
     model: PackedModel
     params: Any  # Packed parameters stacked over streams.
@@ -199,29 +199,43 @@ class PackedSetup(NamedTuple):
     slot_of: np.ndarray  # [member] member index within its stream.
 
 
-def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray]) -> PackedSetup:
-    """Lays out a cartesian sweep for `ddjax.packed`: every stream holds the same slots."""
+def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray],
+                 n_parts: int = 1) -> PackedSetup:
+    """Lays out a cartesian sweep for `ddjax.packed`: every batch stream holds the same slots, cut into `n_parts`
+    parts of nearly equal units (`ddjax.packed.balanced_parts`), one stream per batch stream and part."""
     stream_keys = list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
     slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
-    streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
-    stream_of = np.array([streams.index(key) for key in stream_keys])
-    slot_of = np.array([slots.index(key) for key in slot_keys])
+    batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
     widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots])
-    layout = make_layout(widths, choose_slot_size(widths, spec.input_dim, spec.n_classes))
+    slot_size = choose_slot_size(widths, spec.input_dim, spec.n_classes)
+    parts = balanced_parts(widths, slot_size, min(n_parts, len(slots)))
+    layouts = part_layouts(widths, slot_size, parts)
+    part_of, index_in_part = np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64)
+    for p, part in enumerate(parts):
+        part_of[part], index_in_part[part] = p, np.arange(len(part))
+    stream_of = np.array([batch_streams.index(key) * len(parts) + part_of[slots.index(slot)]
+                          for key, slot in zip(stream_keys, slot_keys)])
+    slot_of = np.array([index_in_part[slots.index(key)] for key in slot_keys])
     feature_key = "hidden" if config.model == "mlp" else "features"
-    params, labels = [], []
-    for seed, n_train in streams:
-        members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w, _, _ in slots]
-        params.append(pack_params(members, layout, feature_key))
-        train_labels = [member_labels(dataset, n_train, noise, seed, config.data_seed)[:max(config.n_train)]
-                        for _, noise, _ in slots]
-        labels.append([np.concatenate([member, dataset.y_test]) for member in train_labels])
-    stacked = np.stack(params)
-    stream_data = Stream(seed=jnp.asarray([s for s, _ in streams], jnp.uint32),
-                         n_train=jnp.asarray([n for _, n in streams], jnp.int32),
+    params, labels, row_rates = [], [], []
+    for seed, n_train in batch_streams:
+        for part, layout in zip(parts, layouts):
+            members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w in widths[part]]
+            params.append(pack_params(members, layout, feature_key))
+            train_labels = [member_labels(dataset, n_train, slots[k][1], seed, config.data_seed)[:max(config.n_train)]
+                            for k in part]
+            part_labels = [np.concatenate([member, dataset.y_test]) for member in train_labels]
+            labels.append(part_labels + part_labels[:1] * (len(layout.widths) - len(part)))
+            member_rates = np.zeros(len(layout.widths))  # Extra members (no units) never update.
+            member_rates[:len(part)] = rates[part]
+            row_rates.append(member_rates[layout.row_member])
+    n_streams = len(batch_streams) * len(parts)
+    stream_data = Stream(seed=jnp.asarray(np.repeat([s for s, _ in batch_streams], len(parts)), jnp.uint32),
+                         n_train=jnp.asarray(np.repeat([n for _, n in batch_streams], len(parts)), jnp.int32),
                          labels=jnp.asarray(np.array(labels), jnp.int32),
-                         row_learning_rate=jnp.asarray([rates[layout.row_member]] * len(streams), jnp.float32))
-    return PackedSetup(PackedModel(config.model, layout, spec), stacked, stream_data, stream_of, slot_of)
+                         row_learning_rate=jnp.asarray(np.array(row_rates), jnp.float32),
+                         part=jnp.asarray(np.arange(n_streams) % len(parts), jnp.int32))
+    return PackedSetup(PackedModel(config.model, layouts, spec), np.stack(params), stream_data, stream_of, slot_of)
 
 
 def packed_program(setup: PackedSetup):
@@ -231,16 +245,16 @@ def packed_program(setup: PackedSetup):
 
 
 def _run_packed(config, dataset, data, spec, coords, make_bar, options):
-    setup = packed_setup(config, dataset, spec, coords)
+    n_batch_streams = len(set(zip(coords["seed"].tolist(), coords["n_train"].tolist())))
+    setup = packed_setup(config, dataset, spec, coords, sharding.parts_per_stream(n_batch_streams, len(options[3] or ())))
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
                                options, (initial_states(setup.model, setup.params, setup.streams),))
     state = outcome.states[0]
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
-    layout = setup.model.layout
-    return dict(curves=curves, diverged_step=diverged, group_widths=(layout.n_units,),
-                n_compiles=program.trace_count(), padding_efficiency=layout.efficiency, **_timing(outcome))
+    return dict(curves=curves, diverged_step=diverged, group_widths=(setup.model.layout.n_units,),
+                n_compiles=program.trace_count(), padding_efficiency=setup.model.efficiency, **_timing(outcome))
 
 
 def _timing(outcome) -> dict[str, Any]:

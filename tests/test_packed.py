@@ -6,7 +6,8 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data import load_dataset
-from ddjax.packed import choose_slot_size, initial_states, make_layout, packed_data, unpack_member
+from ddjax.packed import (balanced_parts, choose_slot_size, initial_states, make_layout, packed_data, part_layouts,
+                          unpack_member)
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
 from ddjax.train import CURVES, build_program, train
@@ -21,23 +22,28 @@ def _serial_state(config, dataset, data, spec, coords, i, programs):
 
 # Packing sums a member's read-out slot by slot, so results differ from serial by float reassociation only;
 # Adam at the default 1e-2 on these tiny nets amplifies that past 1e-5 within 40 steps, hence 3e-3 here.
-@pytest.mark.parametrize("overrides", [
-    dict(learning_rate=(3e-3,)),
-    dict(optimizer="sgd", loss="squared", batch_size=0, n_train=(150, 200), label_noise=(0.0, 0.3),
-         learning_rate=(1e-2, 3e-2)),
-    dict(model="random_fourier_features", loss="squared", optimizer="momentum", learning_rate=(0.1,)),
+# n_parts=3 cuts the 4 widths into parts [20], [9], [1, 3]: padding slots and an extra (width 0) member.
+@pytest.mark.parametrize("overrides, n_parts", [
+    (dict(learning_rate=(3e-3,)), 1),
+    (dict(optimizer="sgd", loss="squared", batch_size=0, n_train=(150, 200), label_noise=(0.0, 0.3),
+          learning_rate=(1e-2, 3e-2)), 1),
+    (dict(model="random_fourier_features", loss="squared", optimizer="momentum", learning_rate=(0.1,)), 1),
+    (dict(learning_rate=(3e-3,)), 3),
+    (dict(model="random_relu_features", loss="squared", optimizer="sgd", learning_rate=(0.1,),
+          label_noise=(0.0, 0.3)), 2),
 ])
-def test_packed_members_equal_serial_members(tiny_config, overrides):
+def test_packed_members_equal_serial_members(tiny_config, overrides, n_parts):
     config = replace(tiny_config, width=(1, 3, 9, 20), **overrides)
     dataset = load_dataset(config)
     data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
-    setup = packed_setup(config, dataset, spec, coords)
+    setup = packed_setup(config, dataset, spec, coords, n_parts)
+    assert len(setup.model.layouts) == n_parts and len(setup.params) == n_parts * len(config.seed) * len(config.n_train)
     state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     feature, programs = ("hidden" if config.model == "mlp" else "features"), {}
     for i in range(len(coords["width"])):
         s, k = setup.stream_of[i], setup.slot_of[i]
         alone = _serial_state(config, dataset, data, spec, coords, i, programs)
-        packed = unpack_member(state.params[s], setup.model.layout, k, spec.n_classes)
+        packed = unpack_member(state.params[s], setup.model.layouts[int(setup.streams.part[s])], k, spec.n_classes)
         first = alone.params[feature][0] if feature == "hidden" else alone.params[feature]
         for got, want in [(packed["first_w"], first["w"]), (packed["first_b"], first["b"]),
                           (packed["out_w"], alone.params["out"]["w"]), (packed["out_b"], alone.params["out"]["b"])]:
@@ -54,6 +60,41 @@ def test_layout_pads_each_member_to_whole_slots():
     assert list(layout.slot_member) == [0, 1, 1, 2, 2, 3, 3, 3]
     assert layout.n_units == 32 and layout.unit_mask.sum() == 23
     assert choose_slot_size(np.array([1, 2, 4, 8, 16, 32, 64, 128, 256]), 40, 10) in (4, 8, 16, 32, 64)
+
+
+def test_parts_hold_every_member_once_with_nearly_equal_slots():
+    widths = np.array([1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233])
+    for n_parts in (2, 3, 5):
+        parts = balanced_parts(widths, 8, n_parts)
+        assert sorted(np.concatenate(parts).tolist()) == list(range(len(widths)))
+        slots = [sum(-(-w // 8) for w in widths[part]) for part in parts]
+        assert max(slots) - min(slots) <= max(-(-w // 8) for w in widths)  # Within one member of each other.
+        layouts = part_layouts(widths, 8, parts)
+        assert len({(lay.n_units, len(lay.slot_member), len(lay.widths)) for lay in layouts}) == 1
+        for part, layout in zip(parts, layouts):
+            assert layout.unit_mask.sum() == widths[part].sum()  # Padding slots are masked out.
+            assert list(layout.widths[:len(part)]) == list(widths[part]) and not layout.widths[len(part):].any()
+            assert np.all(np.diff(layout.slot_member) >= 0)  # Sorted, as the segment sum is told.
+    assert [len(part) for part in balanced_parts(np.array([256, 1, 2]), 16, 2)] == [1, 2]
+
+
+def test_cut_into_parts_is_still_one_compile_and_ignores_extra_members(tiny_config):
+    config = replace(tiny_config, width=(1, 3, 9, 20), seed=(0,), learning_rate=(3e-3,))
+    dataset = load_dataset(config)
+    data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
+    whole = run_sweep(config, scheme="packed")
+    setup = packed_setup(config, dataset, spec, coords, 3)
+    program = packed_program(setup)
+    state = train(program, spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
+    assert program.trace_count() == 1
+    curves = {name: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, name in enumerate(CURVES)}
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(curves[name], whole.curves[name], rtol=1e-5, atol=1e-6)
+    for name, n in (("train_error", 200), ("test_error", len(dataset.y_test))):
+        np.testing.assert_allclose(curves[name], whole.curves[name], atol=1.01 / n)
+    # 3 parts of 4 members: one part holds 2, the others 1 and an extra member that must never train.
+    extra = np.asarray(setup.streams.row_learning_rate)[:, -len(setup.model.layout.widths):] == 0
+    assert extra.sum() == 2
 
 
 @pytest.mark.parametrize("widths", [(2, 5), (1, 2, 3, 5, 8, 13, 21, 34)])

@@ -10,10 +10,16 @@ import jax
 import numpy as np
 import pytest
 
-from ddjax.sharding import leading_size, member_mesh, pad_members, padded_size, unpad
+from ddjax.sharding import leading_size, member_mesh, pad_members, padded_size, parts_per_stream, unpad
 from ddjax.train import CURVES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_few_streams_are_cut_into_parts_that_fill_the_devices():
+    assert [parts_per_stream(n, 1) for n in (1, 5)] == [1, 1]
+    assert [parts_per_stream(n, 2) for n in (1, 2, 3)] == [2, 1, 1]
+    assert [parts_per_stream(n, 8) for n in (1, 2, 3, 6, 8)] == [8, 4, 8, 4, 1]
 
 
 def test_padded_size_rounds_up_to_whole_devices():
@@ -44,7 +50,7 @@ def two_device_run():
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
 def test_split_members_equal_serial_members(two_device_run, scheme):
     run = two_device_run[scheme]
     assert two_device_run["n_devices"] == 2 and run["n_devices"] == 2
@@ -57,25 +63,28 @@ def test_split_members_equal_serial_members(two_device_run, scheme):
     assert set(run["split"]) == set(CURVES)
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
 def test_split_program_is_one_compile_with_no_collectives(two_device_run, scheme):
     run = two_device_run[scheme]
     assert run["n_compiled"] == 1
     assert run["collectives"] == []  # Every device trains its own members: nothing to exchange.
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
 def test_checkpointed_state_holds_no_padding_copies(two_device_run, scheme):
-    # 3 seeds: 3 packed streams (padded to 4 while training), or width groups whose sizes add up to the members.
+    # 3 seeds: 3 packed streams (padded to 4 while training); 1 seed: its 2 parts; or width groups whose sizes
+    # add up to the members.
     run = two_device_run[scheme]
     for sizes in run["on_chunk_leading"]:
         if scheme == "packed":
             assert sizes == [3]
+        elif scheme == "packed_one_stream":
+            assert sizes == [2]
         else:
             assert sum(sizes) == run["n_members"]
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
 def test_resuming_a_split_run_from_its_checkpoint_gives_the_same_curves(two_device_run, scheme):
     run = two_device_run[scheme]
     assert run["resumed_from"] > 0 and run["resumed_equal"]

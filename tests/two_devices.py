@@ -1,6 +1,6 @@
 """Run by tests/test_sharding.py in a fresh process whose CPU is split into 2 devices; prints a JSON summary.
 
-For the packed and the grouped layout: the sweep's curves in vmap mode (the member axis split over both devices)
+For the packed layout (3 streams; 1 stream, cut into 2 parts) and the grouped one: the sweep's curves in vmap mode (the member axis split over both devices)
 and in serial mode, how many devices the sweep used, the collective ops in its compiled chunk, the shapes
 `on_chunk` received (the padding copies must not reach a checkpoint), and a run resumed from the first chunk.
 """
@@ -40,7 +40,9 @@ def main() -> None:
 
     Program.compiled_chunk = recording
     summary = {"n_devices": jax.device_count()}
-    for scheme, overrides in (("packed", {}), ("grouped", {"depth": 2})):
+    # One seed: a single packed stream, cut into 2 parts of its members, one per device.
+    for name, scheme, overrides in (("packed", "packed", {}), ("packed_one_stream", "packed", {"seed": (0,)}),
+                                    ("grouped", "grouped", {"depth": 2})):
         sweep = replace(config, **overrides)
         leading, saved = [], []
 
@@ -55,7 +57,7 @@ def main() -> None:
         step, states = saved[0]
         resumed = run_sweep(sweep, scheme=scheme, restore=lambda template: states, start_step=step)
         serial = run_sweep(sweep, mode="serial")
-        summary[scheme] = {
+        summary[name] = {
             "n_devices": split.n_devices, "n_members": len(split.coords["width"]),
             "n_train": split.coords["n_train"].tolist(), "n_test": len(load_dataset(sweep).y_test),
             "split": {k: v.tolist() for k, v in split.curves.items()},
