@@ -131,7 +131,7 @@ def restore_state(checkpoint: Checkpoint, template: Any) -> Any:
     """The checkpoint's leaves in the structure of `template` (a pytree of arrays or `ShapeDtypeStruct`s).
 
     Raises ConfigError if the saved signature differs from the template's, e.g. a checkpoint written by another
-    version of the trainer.
+    version of the trainer, or by a packed sweep cut into parts for another device count.
     """
     import jax
     import jax.numpy as jnp
@@ -146,8 +146,9 @@ def restore_state(checkpoint: Checkpoint, template: Any) -> Any:
         else:
             i = next(i for i, (a, b) in enumerate(zip(saved["leaves"], wanted["leaves"])) if a != b)
             what = f"state leaf {i} is {saved['leaves'][i]}, expected {wanted['leaves'][i]}"
-        raise ConfigError(f"checkpoint {checkpoint.path!r} does not match this trainer's state ({what}); delete it "
-                          f"to restart the run from step 0")
+        raise ConfigError(f"checkpoint {checkpoint.path!r} does not match this trainer's state ({what}; written by "
+                          f"another ddjax version, or on another number of devices?); delete it to restart the run "
+                          f"from step 0")
     treedef = jax.tree.structure(template)
     return jax.tree.unflatten(treedef, [jnp.asarray(leaf) for leaf in checkpoint.leaves])
 

@@ -169,7 +169,8 @@ BAD_RESUMES = [  # (builder, extra CLI arguments, config for the Python API, fra
     (lambda tmp_path: _unfinished(tmp_path, state=STATE, damage=FLIP), [], None, "is corrupt or truncated"),
     (lambda tmp_path: _unfinished(tmp_path, state=STATE, damage=TRUNCATE), [], None, "is corrupt or truncated"),
     (lambda tmp_path: _unfinished(tmp_path, state=STATE), [], None,
-     "checkpoint.npz' does not match this trainer's state (its state has another tree structure)"),
+     "checkpoint.npz' does not match this trainer's state (its state has another tree structure; written by "
+     "another ddjax version, or on another number of devices?)"),
     (lambda tmp_path: _unfinished(tmp_path, state=STATE, checkpoint_config=replace(TINY, steps=40)), [], None,
      "was written by another config (differing keys: steps)"),
     (_unfinished, ["--set", "steps=31"], replace(TINY, steps=31),
