@@ -184,16 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(peaks)
     print(f"# float32 matmul peak: {peaks[0]:.1f} before, {peaks[1]:.1f} after the sweeps; using {peak:.1f} GFLOP/s")
     serial_total = rows.get("ddjax serial", {}).get("total_s")
-    header = ("way", "members", "devices", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP", "pad eff",
-              "GFLOP/s", "of peak", "vs serial")
+    header = ("way", "members", "devices", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP",
+              "pad eff", "GFLOP/s", "of peak", "vs serial")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for way, row in rows.items():
         executed = useful / row["efficiency"]
         row.update(useful_gflop=useful, executed_gflop=executed, achieved_gflops=executed / row["run_s"],
                    fraction_of_peak=executed / row["run_s"] / peak,
                    speedup_vs_serial=serial_total / row["total_s"] if serial_total else None)
-        print(f"| {way} | {len(config.width)} | {row.get('n_devices', '-')} | {steps} | {row['compile_s']:.2f} | {row['run_s']:.2f} | "
-              f"{row['total_s']:.2f} | {useful:.1f} | {executed:.1f} | {row['efficiency']:.2f} | "
+        print(f"| {way} | {len(config.width)} | {row.get('n_devices', '-')} | {steps} | {row['compile_s']:.2f} | "
+              f"{row['run_s']:.2f} | {row['total_s']:.2f} | {useful:.1f} | {executed:.1f} | {row['efficiency']:.2f} | "
               f"{row['achieved_gflops']:.1f} | {row['fraction_of_peak']:.1%} | "
               f"{row['speedup_vs_serial'] or float('nan'):.1f}x |")
 

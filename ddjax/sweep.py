@@ -15,8 +15,9 @@ from ddjax import grouping, sharding
 from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
-from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, balanced_parts, choose_slot_size, initial_states,
-                          pack_params, packed_data, part_layouts, stream_init, stream_record, stream_step)
+from ddjax.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
+from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, initial_states, packed_data, stream_init, stream_record,
+                          stream_step)
 from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
 
 
@@ -202,7 +203,7 @@ class PackedSetup(NamedTuple):
 def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray],
                  n_parts: int = 1) -> PackedSetup:
     """Lays out a cartesian sweep for `ddjax.packed`: every batch stream holds the same slots, cut into `n_parts`
-    parts of nearly equal units (`ddjax.packed.balanced_parts`), one stream per batch stream and part."""
+    parts of nearly equal units (`ddjax.layout.balanced_parts`), one stream per batch stream and part."""
     stream_keys = list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
     slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
     batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
@@ -213,9 +214,9 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     part_of, index_in_part = np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64)
     for p, part in enumerate(parts):
         part_of[part], index_in_part[part] = p, np.arange(len(part))
-    stream_of = np.array([batch_streams.index(key) * len(parts) + part_of[slots.index(slot)]
-                          for key, slot in zip(stream_keys, slot_keys)])
-    slot_of = np.array([index_in_part[slots.index(key)] for key in slot_keys])
+    slot_index = np.array([slots.index(key) for key in slot_keys])  # [member] its slot key's index.
+    stream_of = np.array([batch_streams.index(key) for key in stream_keys]) * len(parts) + part_of[slot_index]
+    slot_of = index_in_part[slot_index]
     feature_key = "hidden" if config.model == "mlp" else "features"
     params, labels, row_rates = [], [], []
     for seed, n_train in batch_streams:
@@ -246,7 +247,8 @@ def packed_program(setup: PackedSetup):
 
 def _run_packed(config, dataset, data, spec, coords, make_bar, options):
     n_batch_streams = len(set(zip(coords["seed"].tolist(), coords["n_train"].tolist())))
-    setup = packed_setup(config, dataset, spec, coords, sharding.parts_per_stream(n_batch_streams, len(options[3] or ())))
+    n_parts = sharding.parts_per_stream(n_batch_streams, len(options[3] or ()))
+    setup = packed_setup(config, dataset, spec, coords, n_parts)
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
                                options, (initial_states(setup.model, setup.params, setup.streams),))

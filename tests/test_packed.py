@@ -6,8 +6,8 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data import load_dataset
-from ddjax.packed import (balanced_parts, choose_slot_size, initial_states, make_layout, packed_data, part_layouts,
-                          unpack_member)
+from ddjax.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
+from ddjax.packed import initial_states, packed_data
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
 from ddjax.train import CURVES, build_program, train

@@ -1,8 +1,9 @@
 """Run by tests/test_sharding.py in a fresh process whose CPU is split into 2 devices; prints a JSON summary.
 
-For the packed layout (3 streams; 1 stream, cut into 2 parts) and the grouped one: the sweep's curves in vmap mode (the member axis split over both devices)
-and in serial mode, how many devices the sweep used, the collective ops in its compiled chunk, the shapes
-`on_chunk` received (the padding copies must not reach a checkpoint), and a run resumed from the first chunk.
+For the packed layout (3 streams; 1 stream, cut into 2 parts) and the grouped one: the sweep's curves in vmap mode
+(the member axis split over both devices) and in serial mode, how many devices the sweep used, the collective ops
+in its compiled chunk, the shapes `on_chunk` received (the padding copies must not reach a checkpoint), and a run
+resumed from the first chunk.
 """
 
 import os
