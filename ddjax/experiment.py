@@ -95,7 +95,8 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
       config: if given, must equal the run's config; a difference raises ConfigError naming the keys.
 
     Returns:
-      The report; its "resumed_from_step" is the loop step training continued from.
+      The report; its "resumed_from_step" is the loop step training continued from (serial mode: the number of
+      members already trained).
     """
     path = pathlib.Path(run_dir)
     meta = rundir.unfinished_run(path)
@@ -128,10 +129,10 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
         checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
                                    elapsed_seconds=earlier + time.perf_counter() - start)
 
-    # Serial mode (the reference path) trains members one after another and is not checkpointed.
+    # Serial mode checkpoints after every member: its "step" counts finished members.
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
-    result = run_sweep(config, progress=progress, on_chunk=save if config.mode == "vmap" else None,
-                       restore=restore, start_step=0 if resumed is None else resumed.step)
+    result = run_sweep(config, progress=progress, on_chunk=save, restore=restore,
+                       start_step=0 if resumed is None else resumed.step)
     arrays = {f"coord_{k}": v for k, v in result.coords.items()}
     checkpoint.write_npz(out / "curves.npz", {"eval_steps": result.eval_steps, "diverged_step": result.diverged_step,
                                               **arrays, **result.curves})
@@ -154,7 +155,9 @@ def summary(report: dict[str, Any]) -> str:
         f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))})",
     ]
     if report.get("resumed_from_step") is not None:
-        lines.append(f"resumed from step {report['resumed_from_step']}")
+        done = report["resumed_from_step"]
+        serial = report["timing"].get("scheme") == "serial"
+        lines.append(f"resumed after {done} trained members" if serial else f"resumed from step {done}")
     from ddjax.outputs import summary_lines
 
     return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])

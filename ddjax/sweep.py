@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import grouping, sharding
-from ddjax.config import AXES, Config, ConfigError, validate
+from ddjax.config import AXES, Config, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
 from ddjax.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
@@ -106,9 +106,10 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
         model allows it, else "grouped": the benchmark measured both.
       progress: show a progress bar with ETA over chunks of steps.
-      on_chunk: vmap mode only: called as on_chunk(next_step, state) after every chunk, e.g. to checkpoint.
-      restore: vmap mode only: resumes training at loop step `start_step` from restore(template), where
-        template is the `jax.eval_shape` of the initial state (the same pytree on_chunk receives).
+      on_chunk: called as on_chunk(next_step, state) after every chunk (vmap mode) or every member (serial mode,
+        where the "step" counts finished members and the state holds every member's curves), e.g. to checkpoint.
+      restore: resumes at `start_step` from restore(template), where template is the `jax.eval_shape` of the
+        state on_chunk receives: vmap mode continues at that loop step, serial mode after that many members.
     """
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     if config.method == "min_norm":  # No training: the read-out is solved in closed form.
@@ -116,8 +117,6 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
 
         return solve_sweep(config)
     mode = mode or config.mode
-    if (restore is not None or start_step) and mode != "vmap":
-        raise ConfigError(f"mode={mode!r} cannot resume from a checkpoint; allowed: vmap")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
@@ -131,15 +130,17 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
 
     def make_bar():
         # Made after restoring, so a refused checkpoint prints its one-line error and nothing else.
-        total = config.steps * (1 if mode == "vmap" else n_members)
-        bars.append(_progress_bar(progress, total, f"{mode} {n_members} members", min(start_step, config.steps)))
+        total, done = config.steps, start_step  # vmap: loop steps; serial: members times their steps.
+        if mode == "serial":
+            total, done = config.steps * n_members, start_step * config.steps
+        bars.append(_progress_bar(progress, total, f"{mode} {n_members} members", min(done, total)))
         return bars[-1]
 
     # vmap mode splits the member axis over every local device (a no-op with one).
     options = (restore, start_step, on_chunk, jax.local_devices() if mode == "vmap" else None)
     try:
         if mode == "serial":
-            outcome = _run_serial(*setup, make_bar)
+            outcome = _run_serial(*setup, make_bar, options)
         elif scheme == "packed":
             outcome = _run_packed(*setup, make_bar, options)
         else:
@@ -173,19 +174,33 @@ def _run_grouped(config, dataset, data, spec, coords, make_bar, options, *, max_
                 padding_efficiency=plan.efficiency, **_timing(outcome))
 
 
-def _run_serial(config, dataset, data, spec, coords, make_bar):
+def _run_serial(config, dataset, data, spec, coords, make_bar, options):
+    """Members one after another; the state checkpointed after each holds every member's curves (NaN until
+    trained) and divergence step, so a resumed run skips the members already done."""
+    restore, n_done, on_chunk, _ = options
+    n_members, n_evals = len(coords["width"]), len(spec.eval_steps)
+    record = {"curves": {k: np.full((n_members, n_evals), np.nan, np.float32) for k in CURVES},
+              "diverged_step": np.full(n_members, -1, np.int32)}
+    if restore is not None:
+        template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), record)
+        restored = restore(template)  # Its dicts come back with sorted keys: rebuilt in CURVES order.
+        record = {"curves": {k: np.array(restored["curves"][k]) for k in CURVES},
+                  "diverged_step": np.array(restored["diverged_step"])}
     bar = make_bar()
-    programs, curves, diverged, compile_s, run_s = {}, [], [], 0.0, 0.0
-    for i in range(len(coords["width"])):
+    programs, compile_s, run_s = {}, 0.0, 0.0
+    for i in range(n_done, n_members):
         width = int(coords["width"][i])
         program = programs.setdefault(width, build_program(spec, batched=False))
         params, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
         outcome = train(program, spec, (params,), (members,), data, progress=bar)
-        curves.append({k: np.asarray(outcome.states[0].curves[k]) for k in CURVES})
-        diverged.append(int(outcome.states[0].diverged_step))
+        for k in CURVES:
+            record["curves"][k][i] = np.asarray(outcome.states[0].curves[k])
+        record["diverged_step"][i] = int(outcome.states[0].diverged_step)
         compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds
-    stacked = {k: np.stack([c[k] for c in curves]) for k in CURVES}
-    return dict(curves=stacked, diverged_step=np.array(diverged), group_widths=tuple(sorted(programs)),
+        if on_chunk is not None:
+            on_chunk(i + 1, record)
+    return dict(curves=record["curves"], diverged_step=record["diverged_step"],
+                group_widths=tuple(sorted(set(coords["width"].tolist()))),
                 n_compiles=sum(p.trace_count() for p in programs.values()), compile_seconds=compile_s,
                 run_seconds=run_s)
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import TINY_RUN, tiny_run_config
 
 from ddjax import checkpoint, experiment
+from ddjax.config import replace
 from ddjax.experiment import run_experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -88,3 +89,24 @@ def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, re
     assert resumed_at > killed_at and f"{resumed_at}/{steps}" in err  # The bar starts where training resumes.
     assert (out / "curves.npz").read_bytes() == reference
     assert sorted(p.name for p in out.iterdir()) == sorted((*experiment.OUTPUT_FILES, "epochwise.png"))  # No checkpoint.
+
+
+def test_serial_run_interrupted_after_two_members_resumes_to_the_same_curves(tmp_path, monkeypatch):
+    config = replace(tiny_run_config(), mode="serial")
+    run_experiment(config, tmp_path / "whole")
+    save, saves = checkpoint.save_checkpoint, []
+
+    def save_then_stop(run_dir, step, state, **kwargs):  # Ctrl-C right after the second member's checkpoint.
+        save(run_dir, step, state, **kwargs)
+        saves.append(step)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, tmp_path / "cut")
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    assert saves == [1, 2] and checkpoint.load_checkpoint(tmp_path / "cut").step == 2
+    report = experiment.resume_experiment(tmp_path / "cut")
+    assert report["resumed_from_step"] == 2 and "resumed after 2 trained members" in experiment.summary(report)
+    assert (tmp_path / "cut" / "curves.npz").read_bytes() == (tmp_path / "whole" / "curves.npz").read_bytes()
