@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import grouping, sharding
-from ddjax.config import AXES, Config, validate
+from ddjax.config import AXES, Config, ConfigError, validate
 from ddjax.data import Dataset, load_dataset, member_labels
 from ddjax.models import Params, forward_macs, get_model
 from ddjax.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
@@ -117,6 +117,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
 
         return solve_sweep(config)
     mode = mode or config.mode
+    if start_step and restore is None:
+        raise ConfigError(f"start_step={start_step} is not allowed without restore: a run starts at 0 unless it "
+                          f"resumes a checkpoint")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
@@ -219,7 +222,7 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
                  n_parts: int = 1) -> PackedSetup:
     """Lays out a cartesian sweep for `ddjax.packed`: every batch stream holds the same slots, cut into `n_parts`
     parts of nearly equal units (`ddjax.layout.balanced_parts`), one stream per batch stream and part."""
-    stream_keys = list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
+    stream_keys = _batch_stream_keys(coords)
     slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
     batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
     widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots])
@@ -254,6 +257,11 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     return PackedSetup(PackedModel(config.model, layouts, spec), np.stack(params), stream_data, stream_of, slot_of)
 
 
+def _batch_stream_keys(coords: dict[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Each member's batch stream: (seed, n_train), the pair that fixes its minibatches."""
+    return list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
+
+
 def packed_program(setup: PackedSetup):
     """The one-program trainer over the streams of `setup`."""
     functions = tuple(functools.partial(f, setup.model) for f in (stream_init, stream_step, stream_record))
@@ -261,8 +269,7 @@ def packed_program(setup: PackedSetup):
 
 
 def _run_packed(config, dataset, data, spec, coords, make_bar, options):
-    n_batch_streams = len(set(zip(coords["seed"].tolist(), coords["n_train"].tolist())))
-    n_parts = sharding.parts_per_stream(n_batch_streams, len(options[3] or ()))
+    n_parts = sharding.parts_per_stream(len(set(_batch_stream_keys(coords))), len(options[3] or ()))
     setup = packed_setup(config, dataset, spec, coords, n_parts)
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,

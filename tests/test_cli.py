@@ -210,6 +210,8 @@ def test_unvalidated_config_is_refused_by_the_python_api(tmp_path):
         run_experiment(Config(width=(0,)), tmp_path / "out")
     with pytest.raises(ConfigError, match=re.escape("steps=0 is not allowed: an integer >= 1")):
         run_sweep(Config(steps=0))
+    with pytest.raises(ConfigError, match=re.escape("start_step=4 is not allowed without restore")):
+        run_sweep(TINY, mode="serial", start_step=4)
     assert list(tmp_path.iterdir()) == []
 
 
