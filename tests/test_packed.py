@@ -7,10 +7,10 @@ import pytest
 from ddjax.config import replace
 from ddjax.data import load_dataset
 from ddjax.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
-from ddjax.packed import initial_states, packed_data
+from ddjax.packed import initial_states, packed_data, slot_readout
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
-from ddjax.train import CURVES, build_program, train
+from ddjax.train import CPU_COMPILER_OPTIONS, CURVES, build_program, compiler_options, train
 
 
 def _serial_state(config, dataset, data, spec, coords, i, programs):
@@ -125,3 +125,26 @@ def test_host_initial_states_equal_the_jitted_init(tiny_config, optimizer):
     for got, want in zip(jax.tree.leaves(host), jax.tree.leaves(jitted)):
         assert got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_slot_readout_and_its_gradient_equal_a_plain_einsum():
+    rng = np.random.default_rng(0)
+    h, out_w, cotangent = (rng.standard_normal(shape).astype(np.float32) for shape in
+                           ((5, 4, 7), (5, 4, 3), (5, 3, 7)))
+
+    def reference(h, out_w):
+        return jax.numpy.einsum("nsb,nsc->ncb", h, out_w)
+
+    np.testing.assert_allclose(slot_readout(h, out_w), reference(h, out_w), rtol=1e-5, atol=1e-5)
+    grads = jax.vjp(slot_readout, h, out_w)[1](cotangent)
+    expected = jax.vjp(reference, h, out_w)[1](cotangent)
+    for grad, want in zip(grads, expected):
+        np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_chunks_compile_without_ynnpack_fusions():
+    assert compiler_options("cpu") == CPU_COMPILER_OPTIONS
+    assert compiler_options("gpu") is None
+    h, out_w = np.ones((29, 16, 128), np.float32), np.ones((29, 16, 10), np.float32)
+    compiled = jax.jit(slot_readout).lower(h, out_w).compile(compiler_options=compiler_options("cpu"))
+    assert "__ynn_fusion" not in compiled.as_text()
