@@ -69,11 +69,12 @@ class PackedState(NamedTuple):
 def slot_readout(h: jax.Array, out_w: jax.Array) -> jax.Array:
     """Each slot's read-out, [n_slots, C, B], from activations [n_slots, s, B] and weights [n_slots, s, C].
 
-    A broadcast product summed over the few units of a slot (and, backwards, over the classes), which XLA fuses
-    into one loop over contiguous batch vectors. As a batched matmul of dozens of tiny blocks it ran ~2x slower on
-    the 2-core CPU; as a sum unrolled over the units it ran as fast but made a third more program to compile.
+    Written as sums of broadcast products over the few units (and, backwards, classes) of a slot, which XLA fuses
+    into one loop over contiguous batch vectors; as a batched matmul of dozens of tiny blocks it ran ~2x slower on
+    the 2-core CPU. As one multiply-reduce it ran ~20x slower under XLA:CPU's YNNPACK fusions (jax 0.10.2); with
+    those fusions off, it ran as fast on slots of 16 but 2x slower on slots of 64 (the epoch-wise experiment).
     """
-    return jnp.sum(h[:, :, None, :] * out_w[:, :, :, None], axis=1)
+    return sum(h[:, j, None, :] * out_w[:, j, :, None] for j in range(h.shape[1]))
 
 
 def _slot_readout_forward(h, out_w):
@@ -82,7 +83,7 @@ def _slot_readout_forward(h, out_w):
 
 def _slot_readout_backward(residuals, grad):
     h, out_w = residuals
-    grad_h = jnp.sum(out_w[:, :, :, None] * grad[:, None, :, :], axis=2)
+    grad_h = sum(out_w[:, :, c, None] * grad[:, None, c, :] for c in range(out_w.shape[2]))
     return grad_h, jnp.einsum("nsb,ncb->nsc", h, grad)
 
 

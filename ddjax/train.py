@@ -217,28 +217,8 @@ class Program(NamedTuple):
         signature = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a), getattr(a, "sharding", None)),
                                      args))
         if signature not in self.executables:
-            lowered = self.run_chunk.lower(*args)
-            self.executables[signature] = lowered.compile(compiler_options=compiler_options(jax.default_backend()))
+            self.executables[signature] = self.run_chunk.lower(*args).compile()
         return self.executables[signature]
-
-
-# YNNPACK library fusions (XLA:CPU's default in recent jaxlib): measured on the 2-core CPU (jax 0.10.2), turning
-# them off ran the packed benchmark sweep ~20% faster and left serial programs unchanged; with them, the packed
-# slot read-out's small reductions ran ~20x slower.
-CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
-@functools.cache
-def compiler_options(backend: str) -> dict | None:
-    """XLA options for ddjax's compiled chunks on `backend`: `CPU_COMPILER_OPTIONS` on a CPU whose jaxlib knows
-    them, else None (XLA's defaults)."""
-    if backend != "cpu":
-        return None
-    try:
-        jax.jit(lambda x: x + 1).lower(jnp.zeros(())).compile(compiler_options=CPU_COMPILER_OPTIONS)
-    except RuntimeError:  # A jaxlib without these options refuses them.
-        return None
-    return CPU_COMPILER_OPTIONS
 
 
 def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Callable, ...] | None = None) -> Program:

@@ -10,7 +10,7 @@ from ddjax.layout import balanced_parts, choose_slot_size, make_layout, part_lay
 from ddjax.packed import initial_states, packed_data, slot_readout
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
-from ddjax.train import CPU_COMPILER_OPTIONS, CURVES, build_program, compiler_options, train
+from ddjax.train import CURVES, build_program, train
 
 
 def _serial_state(config, dataset, data, spec, coords, i, programs):
@@ -140,11 +140,3 @@ def test_slot_readout_and_its_gradient_equal_a_plain_einsum():
     expected = jax.vjp(reference, h, out_w)[1](cotangent)
     for grad, want in zip(grads, expected):
         np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5)
-
-
-def test_cpu_chunks_compile_without_ynnpack_fusions():
-    assert compiler_options("cpu") == CPU_COMPILER_OPTIONS
-    assert compiler_options("gpu") is None
-    h, out_w = np.ones((29, 16, 128), np.float32), np.ones((29, 16, 10), np.float32)
-    compiled = jax.jit(slot_readout).lower(h, out_w).compile(compiler_options=compiler_options("cpu"))
-    assert "__ynn_fusion" not in compiled.as_text()
