@@ -71,7 +71,7 @@ def slot_readout(h: jax.Array, out_w: jax.Array) -> jax.Array:
 
     Written as sums of broadcast products over the few units (and, backwards, classes) of a slot, which XLA fuses
     into one loop over contiguous batch vectors; as a batched matmul of dozens of tiny blocks it ran ~2x slower on
-    the 2-core CPU. As one multiply-reduce it ran ~20x slower under XLA:CPU's YNNPACK fusions (jax 0.10.2); with
+    the 2-core CPU. As one multiply-reduce it ran 12-20x slower under XLA:CPU's YNNPACK fusions (jax 0.10.2); with
     those fusions off, it ran as fast on slots of 16 but 2x slower on slots of 64 (the epoch-wise experiment).
     """
     return sum(h[:, j, None, :] * out_w[:, j, :, None] for j in range(h.shape[1]))
