@@ -31,7 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from ddjax.config import Config, geometric_widths, replace  # noqa: E402
 from ddjax.data import load_dataset  # noqa: E402
 from ddjax.models import forward_macs  # noqa: E402
-from ddjax.run import split_cpu  # noqa: E402
+from ddjax.run import positive_int, split_cpu  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
 
 WAYS = ("ddjax vmap", "ddjax serial", "grouped vmap", "padded vmap", "torch serial")
@@ -148,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", default="1,4,16,64", help="member counts of the scaling measurement")
     parser.add_argument("--scaling-steps", type=int, help="steps of the scaling measurement (default steps / 4)")
     parser.add_argument("--out", default="benchmarks/results", help="path prefix of the .json and .png outputs")
-    parser.add_argument("--cpu-devices", type=int, help="JAX devices the CPU is split into (default: one per core, "
+    parser.add_argument("--cpu-devices", type=positive_int, help="JAX devices the CPU is split into (default: one per core, "
                         "as `python -m ddjax.run` does; 1 = one device)")
     args = parser.parse_args(argv)
-    if args.cpu_devices is not None and args.cpu_devices < 1:
-        parser.exit(2, f"error: --cpu-devices {args.cpu_devices} is not allowed; give a whole number >= 1\n")
     split_cpu(args.cpu_devices or os.cpu_count() or 1)
     ways = [w.strip() for w in args.ways.split(",")]
     unknown = [w for w in ways if w not in WAYS]

@@ -39,13 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                         "(an experiment or --set, if given, must match its config)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--report", metavar="DIR", help="re-analyse and re-plot the finished run in DIR (no training)")
-    parser.add_argument("--cpu-devices", type=_positive_int, metavar="N",
+    parser.add_argument("--cpu-devices", type=positive_int, metavar="N",
                         help=f"JAX CPU devices to split the members over (default: one per core, {os.cpu_count()} "
                              "here; 1 turns splitting off; no effect on GPU or TPU runs)")
     return parser.parse_args(argv)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1, else a one-line error naming the value."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: a whole number >= 1")
     return int(text)

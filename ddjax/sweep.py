@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -140,7 +140,7 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         return bars[-1]
 
     # vmap mode splits the member axis over every local device (a no-op with one).
-    options = (restore, start_step, on_chunk, jax.local_devices() if mode == "vmap" else None)
+    options = _RunOptions(restore, start_step, on_chunk, jax.local_devices() if mode == "vmap" else None)
     try:
         if mode == "serial":
             outcome = _run_serial(*setup, make_bar, options)
@@ -154,6 +154,15 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
                 bar.close()
     return SweepResult(setup[4], np.asarray(setup[3].eval_steps), scheme=scheme if mode == "vmap" else "serial",
                        **outcome)
+
+
+class _RunOptions(NamedTuple):
+    """How a sweep runner starts and reports: resume source and step, per-chunk callback, devices to split over."""
+
+    restore: Callable | None
+    start_step: int
+    on_chunk: Callable | None
+    devices: Sequence[jax.Device] | None  # vmap mode: the local devices; serial mode: None.
 
 
 def _train_resumable(program, spec, params, groups, data, make_bar, options, fresh_states=None):
@@ -269,7 +278,7 @@ def packed_program(setup: PackedSetup):
 
 
 def _run_packed(config, dataset, data, spec, coords, make_bar, options):
-    n_parts = sharding.parts_per_stream(len(set(_batch_stream_keys(coords))), len(options[3] or ()))
+    n_parts = sharding.parts_per_stream(len(set(_batch_stream_keys(coords))), len(options.devices or ()))
     setup = packed_setup(config, dataset, spec, coords, n_parts)
     program = packed_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
