@@ -9,7 +9,8 @@ import time
 from types import ModuleType
 from typing import Any
 
-from ddjax import checkpoint, rundir
+from ddjax.runs import checkpoint
+from ddjax.runs import folder as rundir
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
 
 OUTPUT_FILES = ("config.json", "curves.npz", "report.json", "curves.png")
@@ -119,7 +120,7 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
 
 def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
               resumed: checkpoint.Checkpoint | None) -> dict[str, Any]:
-    from ddjax.outputs import write_analysis
+    from ddjax.runs.outputs import write_analysis
     from ddjax.sweep import run_sweep
 
     start = time.perf_counter()
@@ -158,7 +159,7 @@ def summary(report: dict[str, Any]) -> str:
         done = report["resumed_from_step"]
         serial = report["timing"].get("scheme") == "serial"
         lines.append(f"resumed after {done} trained members" if serial else f"resumed from step {done}")
-    from ddjax.outputs import summary_lines
+    from ddjax.runs.outputs import summary_lines
 
     return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])
 

@@ -14,7 +14,7 @@ import os
 import pathlib
 import sys
 
-from ddjax import rundir
+from ddjax.runs import folder as rundir
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
 from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
                               run_experiment, summary)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
 
 
 def _reanalyze(out: str) -> int:
-    from ddjax.outputs import reanalyze
+    from ddjax.runs.outputs import reanalyze
 
     try:
         report = reanalyze(out)

@@ -11,14 +11,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax import grouping, sharding
+from ddjax.training import width_groups as grouping
+from ddjax.training import sharding
 from ddjax.config import AXES, Config, ConfigError, validate
-from ddjax.data import Dataset, load_dataset, member_labels
-from ddjax.models import Params, forward_macs, get_model
-from ddjax.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
-from ddjax.packed import (PACKABLE_MODELS, PackedModel, Stream, initial_states, packed_data, stream_init, stream_record,
-                          stream_step)
-from ddjax.train import CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps, train
+from ddjax.data.datasets import Dataset, load_dataset, member_labels
+from ddjax.models.families import Params, forward_macs, get_model
+from ddjax.training.packed.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
+from ddjax.training.packed.streams import (PACKABLE_MODELS, PackedModel, Stream, initial_states, packed_data,
+                                           stream_init, stream_record, stream_step)
+from ddjax.training.trainer import (CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps,
+                                    train)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +115,7 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     """
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     if config.method == "min_norm":  # No training: the read-out is solved in closed form.
-        from ddjax.closed_form import solve_sweep
+        from ddjax.solvers.closed_form import solve_sweep
 
         return solve_sweep(config)
     mode = mode or config.mode

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ddjax.analysis import analyze, seed_mean_and_error
+from ddjax.analysis.modelwise import analyze, seed_mean_and_error
 
 X = 2.0 ** np.arange(10)  # 1 .. 512
 # Train error reaches 0 at x=32; test error falls, rises to a peak at x=32, then falls lower than before.

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ddjax.analysis import analyze, bootstrap_seeds, effective_model_complexity
-from ddjax.epochwise import epochwise_analysis
-from ddjax.report import more_data_hurts
+from ddjax.analysis.modelwise import analyze, bootstrap_seeds, effective_model_complexity
+from ddjax.analysis.epochwise import epochwise_analysis
+from ddjax.analysis.sweep_report import more_data_hurts
 
 X = 2.0 ** np.arange(10)  # 1 .. 512
 TRAIN = np.array([0.6, 0.5, 0.4, 0.3, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0])  # Threshold at x=32.

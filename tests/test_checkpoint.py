@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax import checkpoint
+from ddjax.runs import checkpoint
 from ddjax.config import Config, ConfigError, to_dict
 
 CONFIG = to_dict(Config())

@@ -13,7 +13,8 @@ import pytest
 from conftest import TINY_RUN, tiny_run_config
 from test_config import BAD_OVERRIDES
 
-from ddjax import checkpoint, rundir
+from ddjax.runs import checkpoint
+from ddjax.runs import folder as rundir
 from ddjax.config import Config, ConfigError, replace, to_dict
 from ddjax.experiment import OUTPUT_FILES, experiment_config, resume_experiment, run_experiment, run_meta
 from ddjax.run import main

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.closed_form import min_norm_lstsq
+from ddjax.solvers.closed_form import min_norm_lstsq
 from ddjax.config import Config, ConfigError, replace
 from ddjax.sweep import run_sweep
 

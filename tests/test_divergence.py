@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import sweep
-from ddjax.analysis import analyze
+from ddjax.analysis.modelwise import analyze
 from ddjax.config import replace
-from ddjax.data import load_dataset
+from ddjax.data.datasets import load_dataset
 from ddjax.experiment import run_experiment
-from ddjax.report import slices
+from ddjax.analysis.sweep_report import slices
 from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
-from ddjax.train import CURVES, member_init, member_step
+from ddjax.training.trainer import CURVES, member_init, member_step
 
 HUGE = 1e30  # Large enough that even Adam, whose steps are about the learning rate, overflows in two steps.
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from ddjax.config import replace
-from ddjax.data import load_dataset
-from ddjax.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
-from ddjax.packed import initial_states, packed_data, slot_readout
+from ddjax.data.datasets import load_dataset
+from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
+from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.sweep import (expand_members, packed_program, packed_setup, run_sweep, shared_data, stack_members,
                          train_spec)
-from ddjax.train import CURVES, build_program, train
+from ddjax.training.trainer import CURVES, build_program, train
 
 
 def _serial_state(config, dataset, data, spec, coords, i, programs):

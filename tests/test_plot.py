@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ddjax.analysis import analyze
-from ddjax.plot import plot_curves
+from ddjax.analysis.modelwise import analyze
+from ddjax.runs.figures import plot_curves
 
 X = 2.0 ** np.arange(8)
 TRAIN = np.array([0.6, 0.4, 0.2, 0.05, 0.0, 0.0, 0.0, 0.0])
@@ -62,7 +62,7 @@ def test_bootstrap_emc_and_overlay_marks(tmp_path):
 
 
 def test_epochwise_heatmap(tmp_path):
-    from ddjax.plot import plot_epochwise
+    from ddjax.runs.figures import plot_epochwise
 
     steps = np.array([0, 1, 10, 100, 1000])
     errors = np.random.default_rng(0).uniform(0.3, 0.9, (4, 5))

@@ -11,7 +11,8 @@ import time
 import pytest
 from conftest import TINY_RUN, tiny_run_config
 
-from ddjax import checkpoint, experiment
+from ddjax.runs import checkpoint
+from ddjax import experiment
 from ddjax.config import replace
 from ddjax.experiment import run_experiment
 

@@ -7,10 +7,10 @@ import optax
 import pytest
 
 from ddjax.config import replace
-from ddjax.data import load_dataset
-from ddjax.models import get_model
+from ddjax.data.datasets import load_dataset
+from ddjax.models.families import get_model
 from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
-from ddjax.train import build_program, example_losses, train
+from ddjax.training.trainer import build_program, example_losses, train
 
 
 def _unpad(params, width):

@@ -20,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax import gaussian_regression, grouping
+from ddjax.data import gaussian_regression
+from ddjax.training import width_groups as grouping
 from ddjax.config import Config
-from ddjax.data import load_dataset
-from ddjax.models import unit_mask
+from ddjax.data.datasets import load_dataset
+from ddjax.models.families import unit_mask
 from ddjax.sweep import SweepResult, expand_members, shared_data, stack_members, train_spec
-from ddjax.train import CURVES, member_eval
+from ddjax.training.trainer import CURVES, member_eval
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
 # 1e-16 of the largest, and the smallest real ones at the threshold are ~1e-10 of it in our experiments.

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ddjax.analysis import DoubleDescentReport, seed_mean_and_error
+from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.config import Config, ConfigError, replace
-from ddjax.plot import plot_curves, plot_epochwise
-from ddjax.report import gather, member_grid, slices, sweep_report, x_axis
+from ddjax.runs.figures import plot_curves, plot_epochwise
+from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.sweep import SweepResult
-from ddjax.theory import min_norm_excess_risk
+from ddjax.analysis.theory import min_norm_excess_risk
 
 
 def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Config, name: str, *,
@@ -28,7 +28,7 @@ def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Confi
 
     report.json is written last and atomically: its presence marks a run folder as finished.
     """
-    from ddjax.rundir import REPORT, write_text_atomically
+    from ddjax.runs.folder import REPORT, write_text_atomically
 
     folder = pathlib.Path(folder)
     report, reports = sweep_report(result, config)

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ddjax.layout import Layout
-from ddjax.train import CURVES, SharedData, example_losses, train_weights, training_batch
+from ddjax.training.packed.layout import Layout
+from ddjax.training.trainer import CURVES, SharedData, example_losses, train_weights, training_batch
 
 PACKABLE_MODELS = ("mlp", "random_relu_features", "random_fourier_features")
 

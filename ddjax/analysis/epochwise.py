@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ddjax.analysis import prominence, seed_mean_and_error
+from ddjax.analysis.modelwise import prominence, seed_mean_and_error
 
 # Larger than the model-wise default: one member's test error wobbles by about a percentage point between
 # neighbouring eval steps (MNIST-1D MLPs trained with Adam, measured), and every wobble after a descent is a

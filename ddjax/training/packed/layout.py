@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ddjax.models import Params
+from ddjax.models.families import Params
 
 
 class Layout(NamedTuple):

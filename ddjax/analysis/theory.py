@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ddjax.analysis import seed_mean_and_error
+from ddjax.analysis.modelwise import seed_mean_and_error
 
 EXCLUDED_BAND = (0.8, 1.25)  # g where finite n, p are far from the limit (the risk diverges at g = 1).
 RELATIVE_TOLERANCE = 0.1

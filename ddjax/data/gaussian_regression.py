@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ddjax.models import unit_mask
+from ddjax.models.families import unit_mask
 
 DESIGN, SIGNAL, NOISE = 0, 1, 2  # Independent streams of one member.
 

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from ddjax.analysis import DoubleDescentReport, check_curves, seed_mean_and_error
+from ddjax.analysis.modelwise import DoubleDescentReport, check_curves, seed_mean_and_error
 
 
 def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike,

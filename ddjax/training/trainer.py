@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ddjax import sharding
-from ddjax.models import ModelFamily, Params
+from ddjax.training import sharding
+from ddjax.models.families import ModelFamily, Params
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 

@@ -1,0 +1,1 @@
+"""Read-outs solved in closed form (`method="min_norm"`) instead of trained."""
