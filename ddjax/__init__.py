@@ -6,7 +6,9 @@ from ddjax.analysis.modelwise import DoubleDescentReport, analyze, bootstrap_see
 from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths, replace
 from ddjax.analysis.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
-from ddjax.sweep import SweepResult, expand_members, run_sweep
+from ddjax.members import expand_members
+from ddjax.result import SweepResult
+from ddjax.sweep import run_sweep
 
 __all__ = [
     "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "SweepResult", "analyze", "apply_overrides",

@@ -2,87 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import itertools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.training import width_groups as grouping
-from ddjax.training import sharding
-from ddjax.config import AXES, Config, ConfigError, validate
+from ddjax.config import Config, ConfigError, validate
 from ddjax.data.datasets import Dataset, load_dataset, member_labels
-from ddjax.models.families import Params, forward_macs, get_model
+from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.models.families import forward_macs
+from ddjax.result import SweepResult
+from ddjax.solvers.closed_form import solve_sweep
+from ddjax.training import sharding
+from ddjax.training import width_groups as grouping
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, pack_params, part_layouts
 from ddjax.training.packed.streams import (PACKABLE_MODELS, PackedModel, Stream, initial_states, packed_data,
                                            stream_init, stream_record, stream_step)
-from ddjax.training.trainer import (CURVES, Members, SharedData, TrainSpec, build_program, chunk_steps, log_spaced_steps,
-                                    train)
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepResult:
-    """Coordinates and stacked curves of every member.
-
-    `coords[axis]` has shape [member]; `curves[name]` has shape [member, eval_step] with evaluations after
-    `eval_steps[j]` steps (NaN after a member diverged); `diverged_step[m]` is -1 or the step it diverged at.
-    """
-
-    coords: dict[str, np.ndarray]
-    eval_steps: np.ndarray
-    curves: dict[str, np.ndarray]
-    diverged_step: np.ndarray
-    group_widths: tuple[int, ...]  # Padded width of each group (packed: total units of a stream).
-    compile_seconds: float
-    run_seconds: float
-    n_compiles: int
-    scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
-    padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
-    n_devices: int = 1  # Devices the member axis was split over.
-
-    def final(self, name: str) -> np.ndarray:
-        """The last evaluation of curve `name`, shape [member]."""
-        return self.curves[name][:, -1]
-
-
-def expand_members(config: Config) -> dict[str, np.ndarray]:
-    """The cartesian grid of the config's axes, one entry per member (the last axis varies fastest)."""
-    grid = list(itertools.product(*(getattr(config, axis) for axis in AXES)))
-    return {axis: np.array([point[i] for point in grid]) for i, axis in enumerate(AXES)}
-
-
-def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
-    """The static training description of `config`."""
-    return TrainSpec(
-        model=get_model(config.model, depth=config.depth), optimizer=config.optimizer, momentum=config.momentum,
-        loss=config.loss, batch_size=config.batch_size, steps=config.steps,
-        eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
-        input_dim=dataset.x_train.shape[1], n_classes=dataset.n_classes)
-
-
-def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,
-                  spec: TrainSpec, max_width: int) -> tuple[Params, Members]:
-    """Initial parameters (padded to `max_width`) and `Members` of the members at `index`, stacked."""
-    labels = np.stack([member_labels(dataset, int(coords["n_train"][i]), float(coords["label_noise"][i]),
-                                     int(coords["seed"][i]), config.data_seed) for i in index])
-    params = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
-                              spec.n_classes) for i in index]
-    members = Members(width=jnp.asarray(coords["width"][index], jnp.int32),
-                      n_train=jnp.asarray(coords["n_train"][index], jnp.int32),
-                      learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
-                      seed=jnp.asarray(coords["seed"][index], jnp.uint32),
-                      labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32))
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *params), members
-
-
-def shared_data(dataset: Dataset, config: Config) -> SharedData:
-    """The device copy of the training split (truncated to the largest n_train) and the test split."""
-    n_max = max(config.n_train)
-    return SharedData(jnp.asarray(dataset.x_train[:n_max]), jnp.asarray(dataset.x_test),
-                      jnp.asarray(dataset.y_test))
+from ddjax.training.trainer import CURVES, TrainSpec, build_program, train
 
 
 def _unstack(tree: Any, i: int) -> Any:
@@ -115,8 +53,6 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     """
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     if config.method == "min_norm":  # No training: the read-out is solved in closed form.
-        from ddjax.solvers.closed_form import solve_sweep
-
         return solve_sweep(config)
     mode = mode or config.mode
     if start_step and restore is None:

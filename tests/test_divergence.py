@@ -13,7 +13,8 @@ from ddjax.config import replace
 from ddjax.data.datasets import load_dataset
 from ddjax.experiment import run_experiment
 from ddjax.analysis.sweep_report import slices
-from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
+from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.sweep import run_sweep
 from ddjax.training.trainer import CURVES, member_init, member_step
 
 HUGE = 1e30  # Large enough that even Adam, whose steps are about the learning rate, overflows in two steps.

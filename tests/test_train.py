@@ -9,7 +9,8 @@ import pytest
 from ddjax.config import replace
 from ddjax.data.datasets import load_dataset
 from ddjax.models.families import get_model
-from ddjax.sweep import expand_members, run_sweep, shared_data, stack_members, train_spec
+from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.sweep import run_sweep
 from ddjax.training.trainer import build_program, example_losses, train
 
 

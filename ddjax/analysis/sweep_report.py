@@ -15,7 +15,7 @@ import numpy as np
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.config import AXES, Config
 from ddjax.analysis.epochwise import epochwise_analysis
-from ddjax.sweep import SweepResult
+from ddjax.result import SweepResult
 from ddjax.analysis.theory import compare_to_theory
 
 X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")

@@ -18,7 +18,7 @@ from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.config import Config, ConfigError, replace
 from ddjax.runs.figures import plot_curves, plot_epochwise
 from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
-from ddjax.sweep import SweepResult
+from ddjax.result import SweepResult
 from ddjax.analysis.theory import min_norm_excess_risk
 
 

@@ -25,7 +25,8 @@ from ddjax.training import width_groups as grouping
 from ddjax.config import Config
 from ddjax.data.datasets import load_dataset
 from ddjax.models.families import unit_mask
-from ddjax.sweep import SweepResult, expand_members, shared_data, stack_members, train_spec
+from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.result import SweepResult
 from ddjax.training.trainer import CURVES, member_eval
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about

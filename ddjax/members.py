@@ -1,0 +1,56 @@
+"""A sweep's members: the grid of the config's axes, and what the trainer needs of each member.
+
+`expand_members` lists one coordinate per member and axis; `train_spec`, `shared_data` and `stack_members` turn
+the config, the data set and a set of members into the trainer's inputs. Both the trainer's layouts
+(`ddjax.sweep`) and the closed-form solvers (`ddjax.solvers`) start from them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddjax.config import AXES, Config
+from ddjax.data.datasets import Dataset, member_labels
+from ddjax.models.families import Params, get_model
+from ddjax.training.trainer import Members, SharedData, TrainSpec, chunk_steps, log_spaced_steps
+
+
+def expand_members(config: Config) -> dict[str, np.ndarray]:
+    """The cartesian grid of the config's axes, one entry per member (the last axis varies fastest)."""
+    grid = list(itertools.product(*(getattr(config, axis) for axis in AXES)))
+    return {axis: np.array([point[i] for point in grid]) for i, axis in enumerate(AXES)}
+
+
+def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
+    """The static training description of `config`."""
+    return TrainSpec(
+        model=get_model(config.model, depth=config.depth), optimizer=config.optimizer, momentum=config.momentum,
+        loss=config.loss, batch_size=config.batch_size, steps=config.steps,
+        eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
+        input_dim=dataset.x_train.shape[1], n_classes=dataset.n_classes)
+
+
+def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,
+                  spec: TrainSpec, max_width: int) -> tuple[Params, Members]:
+    """Initial parameters (padded to `max_width`) and `Members` of the members at `index`, stacked."""
+    labels = np.stack([member_labels(dataset, int(coords["n_train"][i]), float(coords["label_noise"][i]),
+                                     int(coords["seed"][i]), config.data_seed) for i in index])
+    params = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
+                              spec.n_classes) for i in index]
+    members = Members(width=jnp.asarray(coords["width"][index], jnp.int32),
+                      n_train=jnp.asarray(coords["n_train"][index], jnp.int32),
+                      learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
+                      seed=jnp.asarray(coords["seed"][index], jnp.uint32),
+                      labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32))
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *params), members
+
+
+def shared_data(dataset: Dataset, config: Config) -> SharedData:
+    """The device copy of the training split (truncated to the largest n_train) and the test split."""
+    n_max = max(config.n_train)
+    return SharedData(jnp.asarray(dataset.x_train[:n_max]), jnp.asarray(dataset.x_test),
+                      jnp.asarray(dataset.y_test))

@@ -1,0 +1,32 @@
+"""The outcome of a sweep: every member's coordinates and stacked curves, and how they were computed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """Coordinates and stacked curves of every member.
+
+    `coords[axis]` has shape [member]; `curves[name]` has shape [member, eval_step] with evaluations after
+    `eval_steps[j]` steps (NaN after a member diverged); `diverged_step[m]` is -1 or the step it diverged at.
+    """
+
+    coords: dict[str, np.ndarray]
+    eval_steps: np.ndarray
+    curves: dict[str, np.ndarray]
+    diverged_step: np.ndarray
+    group_widths: tuple[int, ...]  # Padded width of each group (packed: total units of a stream).
+    compile_seconds: float
+    run_seconds: float
+    n_compiles: int
+    scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
+    padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
+    n_devices: int = 1  # Devices the member axis was split over.
+
+    def final(self, name: str) -> np.ndarray:
+        """The last evaluation of curve `name`, shape [member]."""
+        return self.curves[name][:, -1]
