@@ -9,7 +9,8 @@ from ddjax.data.datasets import load_dataset
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
 from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.sweep import packed_program, packed_setup, run_sweep
+from ddjax.sweep import run_sweep
+from ddjax.training.packed.setup import packed_program, packed_setup
 from ddjax.training.trainer import CURVES, build_program, train
 
 

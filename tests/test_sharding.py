@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from ddjax.training.sharding import leading_size, member_mesh, pad_members, padded_size, parts_per_stream, unpad
+from ddjax.training.packed.layout import parts_per_stream
+from ddjax.training.sharding import leading_size, member_mesh, pad_members, padded_size, unpad
 from ddjax.training.trainer import CURVES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -9,7 +9,6 @@ waits for another. With a single device, or a single member per group, nothing i
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import jax
@@ -27,15 +26,6 @@ def member_mesh(devices: Sequence[jax.Device], n_members: int) -> Mesh | None:
     """
     devices = list(devices)[:n_members]
     return Mesh(np.array(devices), (MEMBER_AXIS,)) if len(devices) > 1 else None
-
-
-def parts_per_stream(n_streams: int, n_devices: int) -> int:
-    """Into how many parts the packed path cuts each stream's members so that the streams fill every device.
-
-    1 when the streams alone give every device at least one; else the fewest parts p for which the
-    `n_streams * p` streams split evenly over the devices (with 1 stream and 2 devices: 2 halves).
-    """
-    return 1 if n_streams >= n_devices else n_devices // math.gcd(n_streams, n_devices)
 
 
 def padded_size(n: int, n_devices: int) -> int:
