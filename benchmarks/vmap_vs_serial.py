@@ -29,8 +29,8 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from ddjax.config import Config, geometric_widths, replace  # noqa: E402
-from ddjax.data.datasets import load_dataset  # noqa: E402
-from ddjax.models.families import forward_macs  # noqa: E402
+from ddjax.data.registry import load_dataset  # noqa: E402
+from ddjax.models.registry import forward_macs  # noqa: E402
 from ddjax.run import positive_int, split_cpu  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
 

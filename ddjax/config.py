@@ -7,16 +7,15 @@ import math
 import typing
 from typing import Any
 
-DATASETS = ("mnist1d", "gaussian", "gaussian_regression")
-MODELS = ("mlp", "random_relu_features", "random_fourier_features", "linear")
+from ddjax.data.registry import DATASETS, dataset_info
+from ddjax.models.registry import MODELS, model_info
+
 METHODS = ("train", "min_norm")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
 AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
 X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
-# Read-outs with a closed-form minimum-norm least-squares solution (method="min_norm").
-MIN_NORM_MODELS = ("random_relu_features", "random_fourier_features", "linear")
 
 
 class ConfigError(ValueError):
@@ -175,7 +174,7 @@ def validate(config: Config) -> Config:
     _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
     _validate_method(c)
-    if c.dataset == "gaussian_regression":  # Drawn per member: any training-set size is available.
+    if dataset_info(c.dataset).n_generated is None:  # Drawn per member: any training-set size is available.
         _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
     else:
         n_available = n_train_available(c)
@@ -204,22 +203,27 @@ def validate(config: Config) -> Config:
 
 def _validate_method(c: Config) -> None:
     """The combinations of method, model, data set and loss that have a meaning."""
+    model, data = model_info(c.model), dataset_info(c.dataset)
     if c.method == "min_norm":
-        _require(c.model in MIN_NORM_MODELS, "model", c.model,
-                 f"with method=min_norm one of {', '.join(MIN_NORM_MODELS)}")
+        closed_form = [name for name, info in MODELS.items() if info.closed_form]
+        _require(model.closed_form, "model", c.model, f"with method=min_norm one of {', '.join(closed_form)}")
         _require(c.loss == "squared", "loss", c.loss, "with method=min_norm only squared (least squares)")
-    if c.dataset == "gaussian_regression":
-        _require(c.model == "linear", "model", c.model, "with dataset=gaussian_regression only linear")
-        _require(c.method == "min_norm", "method", c.method, "with dataset=gaussian_regression only min_norm")
+    if data.models is not None:
+        _require(c.model in data.models, "model", c.model, f"with dataset={c.dataset} only {', '.join(data.models)}")
+    if data.methods is not None:
+        _require(c.method in data.methods, "method", c.method,
+                 f"with dataset={c.dataset} only {', '.join(data.methods)}")
+    if data.no_label_noise:
         _require(c.label_noise == (0.0,), "label_noise", c.label_noise,
-                 "only 0 with dataset=gaussian_regression (its noise is noise_var)")
-    else:
-        _require(c.model != "linear", "model", c.model, "linear only with dataset=gaussian_regression")
+                 f"only 0 with dataset={c.dataset} ({data.no_label_noise})")
+    if model.datasets is not None:
+        _require(c.dataset in model.datasets, "model", c.model,
+                 f"{c.model} only with dataset={', '.join(model.datasets)}")
 
 
 def n_train_available(config: Config) -> int:
-    """Size of the generated training split (mnist1d makes n_samples // 10 samples of each class)."""
-    n_total = config.n_samples // 10 * 10 if config.dataset == "mnist1d" else config.n_samples
+    """Size of the generated training split of a data set with shared data (see `ddjax.data.registry`)."""
+    n_total = dataset_info(config.dataset).n_generated(config.n_samples)
     return int(n_total * config.train_fraction)
 
 

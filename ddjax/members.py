@@ -15,7 +15,8 @@ import numpy as np
 
 from ddjax.config import AXES, Config
 from ddjax.data.datasets import Dataset, member_labels
-from ddjax.models.families import Params, get_model
+from ddjax.models.families import Params
+from ddjax.models.registry import get_model
 from ddjax.training.trainer import Members, SharedData, TrainSpec, chunk_steps, log_spaced_steps
 
 

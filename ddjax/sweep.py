@@ -8,16 +8,16 @@ import jax
 import numpy as np
 
 from ddjax.config import Config, ConfigError, validate
-from ddjax.data.datasets import load_dataset
+from ddjax.data.registry import load_dataset
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.models.families import forward_macs
+from ddjax.models.registry import forward_macs, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
 from ddjax.training import sharding
 from ddjax.training import width_groups as grouping
 from ddjax.training.packed.layout import parts_per_stream
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
-from ddjax.training.packed.streams import PACKABLE_MODELS, initial_states, packed_data
+from ddjax.training.packed.streams import initial_states, packed_data
 from ddjax.training.trainer import CURVES, TrainSpec, build_program, train
 
 
@@ -59,8 +59,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
-        scheme = "packed" if config.model in PACKABLE_MODELS and config.depth == 1 else "grouped"
-    if scheme == "packed" and not (config.model in PACKABLE_MODELS and config.depth == 1):
+        scheme = "packed" if packed_form(config.model, config.depth) else "grouped"
+    if scheme == "packed" and not packed_form(config.model, config.depth):
         raise ValueError(f"scheme 'packed' needs a one-hidden-layer model, not {config.model} of depth {config.depth}")
     dataset = load_dataset(config)
     setup = (config, dataset, shared_data(dataset, config), train_spec(config, dataset), expand_members(config))

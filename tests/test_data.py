@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ddjax.config import Config, replace
-from ddjax.data.datasets import corrupt_labels, load_dataset, make_gaussian, make_mnist1d, member_labels
+from ddjax.data.datasets import corrupt_labels, make_gaussian, make_mnist1d, member_labels
+from ddjax.data.registry import load_dataset
 
 
 def test_mnist1d_is_generated_offline_without_touching_global_rng():

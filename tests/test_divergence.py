@@ -10,7 +10,7 @@ import numpy as np
 from ddjax import sweep
 from ddjax.analysis.modelwise import analyze
 from ddjax.config import replace
-from ddjax.data.datasets import load_dataset
+from ddjax.data.registry import load_dataset
 from ddjax.experiment import run_experiment
 from ddjax.analysis.sweep_report import slices
 from ddjax.members import expand_members, shared_data, stack_members, train_spec

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ddjax.config import replace
-from ddjax.data.datasets import load_dataset
+from ddjax.data.registry import load_dataset
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
 from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.members import expand_members, shared_data, stack_members, train_spec

@@ -14,6 +14,7 @@ import numpy as np
 
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.config import AXES, Config
+from ddjax.data.registry import dataset_info
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.result import SweepResult
 from ddjax.analysis.theory import compare_to_theory
@@ -114,7 +115,7 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
              "more_data_hurts": more_data_hurts(report)} for cut, report in zip(cuts, reports)]
-    if config.dataset == "gaussian_regression":
+    if dataset_info(config.dataset).theory:
         sections["theory"] = []
         for fixed, xs, index in grid:
             n = xs if axis == "n_train" else np.full(xs.shape, fixed["n_train"], float)

@@ -1,4 +1,7 @@
-"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher), label noise and subsampling."""
+"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher), label noise and subsampling.
+
+`ddjax.data.registry` chooses among them by name (`load_dataset`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import random
 from typing import NamedTuple
 
 import numpy as np
-
-from ddjax.config import Config
 
 
 class Dataset(NamedTuple):
@@ -52,14 +53,6 @@ def make_gaussian(n_samples: int, train_fraction: float, input_dim: int, n_class
     y = logits.argmax(axis=1).astype(np.int32)
     split = int(n_samples * train_fraction)
     return Dataset(x[:split], y[:split], x[split:], y[split:], n_classes)
-
-
-def load_dataset(config: Config) -> Dataset:
-    """The data set named by `config.dataset`."""
-    if config.dataset == "mnist1d":
-        return make_mnist1d(config.n_samples, config.train_fraction, config.data_seed)
-    return make_gaussian(config.n_samples, config.train_fraction, config.input_dim, config.n_classes,
-                         config.teacher_noise, config.data_seed)
 
 
 def corrupt_labels(labels: np.ndarray, fraction: float, n_classes: int, seed: int) -> np.ndarray:

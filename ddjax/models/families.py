@@ -74,6 +74,11 @@ def mlp(depth: int) -> ModelFamily:
     return ModelFamily(init, apply)
 
 
+def cosine_features(z: jax.Array) -> jax.Array:
+    """Random Fourier features' activation, sqrt(2) cos(z): unit mean square over uniform phases."""
+    return jnp.sqrt(2.0) * jnp.cos(z)
+
+
 def random_features(feature_map: str) -> ModelFamily:
     """Fixed random first layer (not trained), trained linear read-out initialised at zero.
 
@@ -95,27 +100,10 @@ def random_features(feature_map: str) -> ModelFamily:
         max_width = params["out"]["w"].shape[0]
         first = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
         z = x @ first["w"] + first["b"]
-        h = jax.nn.relu(z) if feature_map == "relu" else jnp.sqrt(2.0) * jnp.cos(z)
+        h = jax.nn.relu(z) if feature_map == "relu" else cosine_features(z)
         return h * unit_mask(width, max_width) / jnp.sqrt(jnp.maximum(width, 1))
 
     def apply(params, width, x):
         return features(params, width, x) @ params["out"]["w"] + params["out"]["b"]
 
     return ModelFamily(init, apply, features)
-
-
-def get_model(name: str, *, depth: int = 1) -> ModelFamily:
-    """The model family called `name` (see `ddjax.config.MODELS`)."""
-    if name == "mlp":
-        return mlp(depth)
-    if name == "random_relu_features":
-        return random_features("relu")
-    if name == "random_fourier_features":
-        return random_features("fourier")
-    raise ValueError(f"unknown model {name!r}; allowed: mlp, random_relu_features, random_fourier_features")
-
-
-def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
-    """Multiply-accumulates of one forward pass of one example through a member of `width`."""
-    hidden = (depth - 1) * width * width if name == "mlp" else 0
-    return input_dim * width + hidden + width * n_classes

@@ -16,6 +16,7 @@ import numpy as np
 
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.config import Config, ConfigError, replace
+from ddjax.data.registry import dataset_info
 from ddjax.runs.figures import plot_curves, plot_epochwise
 from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.result import SweepResult
@@ -71,7 +72,7 @@ def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
 
 def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndarray, test_error: np.ndarray):
     """The closed-form test risk s^2 + excess(p/n) on a dense x grid, for Gaussian linear regression."""
-    if config.dataset != "gaussian_regression" or axis not in ("width", "n_train"):
+    if not dataset_info(config.dataset).theory or axis not in ("width", "n_train"):
         return None
     dense = np.geomspace(x[0], x[-1], 400)
     n, p = (dense, fixed["width"]) if axis == "n_train" else (fixed["n_train"], dense)

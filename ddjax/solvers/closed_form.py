@@ -23,7 +23,7 @@ import numpy as np
 from ddjax.data import gaussian_regression
 from ddjax.training import width_groups as grouping
 from ddjax.config import Config
-from ddjax.data.datasets import load_dataset
+from ddjax.data.registry import dataset_info, load_dataset
 from ddjax.models.families import unit_mask
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.result import SweepResult
@@ -149,7 +149,7 @@ def solve_sweep(config: Config) -> SweepResult:
     coords = expand_members(config)
     with jax.enable_x64(True):
         t0 = time.perf_counter()
-        build = _linear_program if config.dataset == "gaussian_regression" else _readout_program
+        build = _linear_program if dataset_info(config.dataset).load is None else _readout_program
         program = build(config, coords)
         compiled = program.solve.lower(program.groups).compile()
         t1 = time.perf_counter()

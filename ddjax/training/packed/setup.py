@@ -15,6 +15,7 @@ import numpy as np
 
 from ddjax.config import Config
 from ddjax.data.datasets import Dataset, member_labels
+from ddjax.models.registry import packed_form
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, pack_params, part_layouts, row_learning_rates
 from ddjax.training.packed.streams import PackedModel, Stream, stream_init, stream_record, stream_step
 from ddjax.training.trainer import TrainSpec, build_program
@@ -47,12 +48,12 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     slot_index = np.array([slots.index(key) for key in slot_keys])  # [member] its slot key's index.
     stream_of = np.array([batch_streams.index(key) for key in stream_keys]) * len(parts) + part_of[slot_index]
     slot_of = index_in_part[slot_index]
-    feature_key = "hidden" if config.model == "mlp" else "features"
+    form = packed_form(config.model, config.depth)
     params, labels, row_rates = [], [], []
     for seed, n_train in batch_streams:
         for part, layout in zip(parts, layouts):
             members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w in widths[part]]
-            params.append(pack_params(members, layout, feature_key))
+            params.append(pack_params(members, layout, form.first_layer))
             train_labels = [member_labels(dataset, n_train, slots[k][1], seed, config.data_seed)[:max(config.n_train)]
                             for k in part]
             part_labels = [np.concatenate([member, dataset.y_test]) for member in train_labels]
@@ -64,7 +65,7 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
                          labels=jnp.asarray(np.array(labels), jnp.int32),
                          row_learning_rate=jnp.asarray(np.array(row_rates), jnp.float32),
                          part=jnp.asarray(np.arange(n_streams) % len(parts), jnp.int32))
-    return PackedSetup(PackedModel(config.model, layouts, spec), np.stack(params), stream_data, stream_of, slot_of)
+    return PackedSetup(PackedModel(form, layouts, spec), np.stack(params), stream_data, stream_of, slot_of)
 
 
 def batch_stream_keys(coords: dict[str, np.ndarray]) -> list[tuple[int, int]]:

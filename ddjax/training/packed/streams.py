@@ -23,11 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
 from ddjax.training.trainer import CURVES, SharedData, example_losses, train_weights, training_batch
-
-PACKABLE_MODELS = ("mlp", "random_relu_features", "random_fourier_features")
-
 
 class Stream(NamedTuple):
     """What the members of one stream share or hold per member (stacked over streams by vmap)."""
@@ -106,7 +104,7 @@ class PackedModel(NamedTuple):
     spreads over several devices.
     """
 
-    model: str
+    form: PackedForm  # How the family sits in the packed layer (`ddjax.models.registry`).
     layouts: tuple[Layout, ...]
     spec: Any  # ddjax.train.TrainSpec
 
@@ -128,7 +126,7 @@ class PackedModel(NamedTuple):
         return jax.tree.map(lambda *parts: jnp.asarray(np.stack(parts))[part], *tables)
 
     def _unit_scale(self, layout: Layout) -> np.ndarray:
-        if self.model == "mlp":
+        if not self.form.fixed_features:
             return layout.unit_mask
         widths = np.maximum(layout.widths, 1).astype(np.float32)  # Extra members (width 0) own no unit.
         return (layout.unit_mask / np.sqrt(widths)[layout.unit_member]).astype(np.float32)
@@ -138,10 +136,10 @@ class PackedModel(NamedTuple):
         layout, arrays, n_inputs = self.layout, self.layout_arrays(part), x.shape[1]
         units, out_b = params[:layout.n_units], params[layout.n_units:, n_inputs:]
         first = units[:, :n_inputs]
-        if self.model != "mlp":
+        if self.form.fixed_features:
             first = jax.lax.stop_gradient(first)  # Random features: the first layer is fixed.
         z = jnp.einsum("ud,bd->ub", first, x)
-        h = jnp.sqrt(2.0) * jnp.cos(z) if self.model == "random_fourier_features" else jax.nn.relu(z)
+        h = self.form.activation(z)
         # Mask after the activation so padded units get exactly zero gradient.
         n_slots, s = len(layout.slot_member), layout.slot_size
         h = (h * jnp.asarray(arrays.unit_scale)[:, None]).reshape(n_slots, s, x.shape[0])

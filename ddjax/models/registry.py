@@ -1,0 +1,83 @@
+"""Every model family by name, in one table: the only place that tells families apart by their names.
+
+Config validation, the sweep (which layout can hold a family), the cost model of width groups, the packed layout
+and the closed-form solvers all ask `model_info(name)`. To add a family: write it for one member in
+`ddjax.models.families` (or a module of its own), then add one `ModelInfo` row to `MODELS`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+
+from ddjax.models.families import ModelFamily, cosine_features, mlp, random_features
+
+
+class PackedForm(NamedTuple):
+    """How the packed layout holds a one-hidden-layer family (`ddjax.training.packed`)."""
+
+    first_layer: str  # Key of the hidden layer in the family's params ("hidden" holds a list of layers).
+    activation: Callable[[jax.Array], jax.Array]
+    # True for random features: the first layer is not trained and each unit is scaled by 1 / sqrt(width).
+    fixed_features: bool
+
+
+class ModelInfo(NamedTuple):
+    """What ddjax asks of a model family, answered once."""
+
+    # depth -> the family, written for one member; None: nothing to train, the read-out is solved in closed form
+    # on the data set's own design (`linear`).
+    build: Callable[[int], ModelFamily] | None
+    # Multiply-accumulates of one forward pass of one example: (width, input_dim, n_classes, depth) -> int.
+    forward_macs: Callable[[int, int, int, int], int]
+    packed: PackedForm | None = None  # How the packed layout holds it at depth 1; None: it cannot.
+    closed_form: bool = False  # A linear read-out with a minimum-norm least-squares solution (method="min_norm").
+    datasets: tuple[str, ...] | None = None  # The data sets it applies to; None: any that has shared data.
+
+
+def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
+    return input_dim * width + (depth - 1) * width * width + width * n_classes
+
+
+def _readout_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
+    return input_dim * width + width * n_classes
+
+
+MODELS: dict[str, ModelInfo] = {
+    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False)),
+    "random_relu_features": ModelInfo(lambda depth: random_features("relu"), _readout_macs,
+                                      PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True),
+    "random_fourier_features": ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
+                                         PackedForm("features", cosine_features, fixed_features=True),
+                                         closed_form=True),
+    # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
+    "linear": ModelInfo(None, _readout_macs, closed_form=True, datasets=("gaussian_regression",)),
+}
+
+
+def model_info(name: str) -> ModelInfo:
+    """The table row of model family `name`; ValueError naming the allowed names if there is none."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def get_model(name: str, *, depth: int = 1) -> ModelFamily:
+    """The model family called `name`, with `depth` hidden layers where the family has a depth."""
+    info = model_info(name)
+    if info.build is None:
+        trainable = ", ".join(k for k, v in MODELS.items() if v.build is not None)
+        raise ValueError(f"model {name!r} has no trainable family: its read-out is solved in closed form "
+                         f"(method=min_norm) on the data set's design; trainable: {trainable}")
+    return info.build(depth)
+
+
+def packed_form(name: str, depth: int = 1) -> PackedForm | None:
+    """How the packed layout holds `name` at `depth` hidden layers, or None where it cannot (deeper models)."""
+    return model_info(name).packed if depth == 1 else None
+
+
+def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+    """Multiply-accumulates of one forward pass of one example through a member of `width`."""
+    return model_info(name).forward_macs(width, input_dim, n_classes, depth)
