@@ -9,11 +9,10 @@ import time
 from types import ModuleType
 from typing import Any
 
+from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as rundir
-from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
-
-OUTPUT_FILES = ("config.json", "curves.npz", "report.json", "curves.png")
+from ddjax.runs.files import CHECKPOINT_FILE
 DEFAULT_EXPERIMENT = "mlp_mnist1d"
 
 
@@ -120,7 +119,7 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
 
 def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
               resumed: checkpoint.Checkpoint | None) -> dict[str, Any]:
-    from ddjax.runs.outputs import write_analysis
+    from ddjax.runs.outputs import write_analysis, write_curves
     from ddjax.sweep import run_sweep
 
     start = time.perf_counter()
@@ -134,12 +133,10 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
     result = run_sweep(config, progress=progress, on_chunk=save, restore=restore,
                        start_step=0 if resumed is None else resumed.step)
-    arrays = {f"coord_{k}": v for k, v in result.coords.items()}
-    checkpoint.write_npz(out / "curves.npz", {"eval_steps": result.eval_steps, "diverged_step": result.diverged_step,
-                                              **arrays, **result.curves})
+    write_curves(out, result)
     report = write_analysis(out, result, config, name, wall_seconds=earlier + time.perf_counter() - start,
                             extra={"resumed_from_step": None if resumed is None else resumed.step})
-    (out / checkpoint.CHECKPOINT).unlink(missing_ok=True)
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
     return report
 
 

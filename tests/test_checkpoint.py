@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ddjax.runs import checkpoint
+from ddjax.runs.files import CHECKPOINT_FILE
 from ddjax.config import Config, ConfigError, to_dict
 
 CONFIG = to_dict(Config())
@@ -54,7 +55,7 @@ def test_state_of_another_shape_or_structure_is_refused(tmp_path, change, fragme
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
 def test_corrupt_or_truncated_checkpoint_is_refused(tmp_path, damage):
     checkpoint.save_checkpoint(tmp_path, 5, _state(), config=CONFIG)
-    path = tmp_path / checkpoint.CHECKPOINT
+    path = tmp_path / CHECKPOINT_FILE
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]

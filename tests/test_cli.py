@@ -16,7 +16,8 @@ from test_config import BAD_OVERRIDES
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as rundir
 from ddjax.config import Config, ConfigError, replace, to_dict
-from ddjax.experiment import OUTPUT_FILES, experiment_config, resume_experiment, run_experiment, run_meta
+from ddjax.experiment import experiment_config, resume_experiment, run_experiment, run_meta
+from ddjax.runs.files import CHECKPOINT_FILE, OUTPUT_FILES
 from ddjax.run import main
 from ddjax.sweep import run_sweep
 
@@ -125,7 +126,7 @@ def _unfinished(tmp_path, *, state=None, step=4, config=TINY, checkpoint_config=
     if state is not None:
         checkpoint.save_checkpoint(run, step, state, config=to_dict(checkpoint_config or config))
     if damage:
-        path = run / checkpoint.CHECKPOINT
+        path = run / CHECKPOINT_FILE
         path.write_bytes(damage(path.read_bytes()))
     return run
 

@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ddjax.experiment import OUTPUT_FILES, experiment_config, load_experiment, run_experiment
+from ddjax.experiment import experiment_config, load_experiment, run_experiment
+from ddjax.runs.files import OUTPUT_FILES
 from ddjax.run import main
 
 EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "mlp_mnist1d_epochwise",

@@ -4,8 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from ddjax.config import replace
+from ddjax.config import geometric_widths, replace
 from ddjax.data.registry import load_dataset
+from ddjax.models.registry import packed_form
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
 from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
@@ -40,7 +41,7 @@ def test_packed_members_equal_serial_members(tiny_config, overrides, n_parts):
     setup = packed_setup(config, dataset, spec, coords, n_parts)
     assert len(setup.model.layouts) == n_parts and len(setup.params) == n_parts * len(config.seed) * len(config.n_train)
     state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
-    feature, programs = ("hidden" if config.model == "mlp" else "features"), {}
+    feature, programs = packed_form(config.model).first_layer, {}
     for i in range(len(coords["width"])):
         s, k = setup.stream_of[i], setup.slot_of[i]
         alone = _serial_state(config, dataset, data, spec, coords, i, programs)
@@ -60,7 +61,17 @@ def test_layout_pads_each_member_to_whole_slots():
     layout = make_layout(np.array([1, 5, 8, 9]), slot_size=4)
     assert list(layout.slot_member) == [0, 1, 1, 2, 2, 3, 3, 3]
     assert layout.n_units == 32 and layout.unit_mask.sum() == 23
-    assert choose_slot_size(np.array([1, 2, 4, 8, 16, 32, 64, 128, 256]), 40, 10) in (4, 8, 16, 32, 64)
+
+
+def test_slot_size_is_the_cheapest_that_keeps_padding_efficiency_at_least_0_8():
+    # Cost = units * (inputs + classes) + 16 * slots * classes (MNIST-1D: 40 inputs, 10 classes).
+    # Doubling widths 1..256: slots of 8 cost 528 * 50 + 16 * 66 * 10 = 36960, of 16: 560 * 50 + 16 * 35 * 10 = 33600;
+    # slots of 32 would waste too much (efficiency 0.798).
+    assert choose_slot_size(np.array([1, 2, 4, 8, 16, 32, 64, 128, 256]), 40, 10) == 16
+    widths = np.array(geometric_widths(1, 256, 15))  # The benchmark's grid: slots of 16, efficiency 0.86.
+    assert choose_slot_size(widths, 40, 10) == 16 and round(make_layout(widths, 16).efficiency, 2) == 0.86
+    assert choose_slot_size(np.array([64, 128]), 40, 10) == 64  # No padding at any size: fewest slots.
+    assert choose_slot_size(np.array([1, 2, 3]), 40, 10) == 4  # No size reaches 0.8: the smallest slots.
 
 
 def test_parts_hold_every_member_once_with_nearly_equal_slots():

@@ -11,17 +11,19 @@ import time
 import pytest
 from conftest import TINY_RUN, tiny_run_config
 
-from ddjax.runs import checkpoint
 from ddjax import experiment
 from ddjax.config import replace
 from ddjax.experiment import run_experiment
+from ddjax.runs import checkpoint
+from ddjax.runs.files import CHECKPOINT_FILE, OUTPUT_FILES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    """Starts `python -m ddjax.run ARGS` in a subprocess; `pause` sets the checkpoint test hook.
+    """Starts `python -m ddjax.run ARGS` in a subprocess; with `pause` ("write:SECONDS" or "after:SECONDS"),
+    through `tests/paused_run.py`, which pauses every checkpoint at that moment.
 
     The subprocesses share a persistent compilation cache, so the program compiles once for all of them. Only
     compile time is saved: the determinism test compiles afresh in this process and must still match them.
@@ -31,10 +33,8 @@ def cli(tmp_path_factory):
     def start(*args, cwd, pause=None):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_COMPILATION_CACHE_DIR": cache,
                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-        env.pop(checkpoint.PAUSE_ENV, None)
-        if pause:
-            env[checkpoint.PAUSE_ENV] = pause
-        return subprocess.Popen([sys.executable, "-m", "ddjax.run", *args], cwd=cwd, env=env, text=True,
+        command = [str(ROOT / "tests" / "paused_run.py"), pause] if pause else ["-m", "ddjax.run"]
+        return subprocess.Popen([sys.executable, *command, *args], cwd=cwd, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     return start
@@ -74,9 +74,9 @@ def test_same_config_and_seed_give_identical_curves(reference, tmp_path):
 
 def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, reference, tmp_path):
     out = tmp_path / "run"
-    steps, partial = 30, out / (checkpoint.CHECKPOINT + ".tmp")
+    steps, partial = 30, out / (CHECKPOINT_FILE + ".tmp")
     first = cli(*TINY_RUN, "--out", str(out), "--no-progress", cwd=tmp_path, pause="after:0.5")
-    _kill_when(first, lambda: (out / checkpoint.CHECKPOINT).exists())
+    _kill_when(first, lambda: (out / CHECKPOINT_FILE).exists())
     killed_at = checkpoint.load_checkpoint(out).step
     assert 0 < killed_at <= steps and not (out / "report.json").exists()  # Killed mid-training.
 
@@ -89,7 +89,7 @@ def test_resume_after_sigkill_mid_training_and_during_a_checkpoint_write(cli, re
     resumed_at = json.loads((out / "report.json").read_text())["resumed_from_step"]
     assert resumed_at > killed_at and f"{resumed_at}/{steps}" in err  # The bar starts where training resumes.
     assert (out / "curves.npz").read_bytes() == reference
-    assert sorted(p.name for p in out.iterdir()) == sorted((*experiment.OUTPUT_FILES, "epochwise.png"))  # No checkpoint.
+    assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "epochwise.png"))  # No checkpoint.
 
 
 def test_serial_run_interrupted_after_two_members_resumes_to_the_same_curves(tmp_path, monkeypatch):

@@ -2,21 +2,22 @@
 
 A member with width p, n_train n and seed s sees x ~ N(0, I_p), y = x.b + e with |b|^2 = r^2 (b uniform on that
 sphere) and e ~ N(0, s^2): the setting of Hastie, Montanari, Rosset and Tibshirani (2019), whose Theorem 1 gives
-the limit of the excess risk of the minimum-norm least-squares estimator (see `ddjax.theory`).
+the limit of the excess risk of the minimum-norm least-squares estimator (see `ddjax.analysis.theory`).
 
 Entry (i, j) of every random array is a hash of (data_seed, seed, stream, i, j), never of the array's shape, so
 a member's data does not depend on the padding of its group, and members with the same seed see nested
-designs (the first n rows and p columns of one infinite Gaussian matrix).
+designs (the first n rows and p columns of one infinite Gaussian matrix). `ddjax.solvers.closed_form` solves
+each member's problem (`member_problem`) inside the program that draws it.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ddjax.models.families import unit_mask
+from ddjax.data.sampling import mix32
 
 DESIGN, SIGNAL, NOISE = 0, 1, 2  # Independent streams of one member.
 
@@ -29,18 +30,11 @@ class Member(NamedTuple):
     seed: jax.Array  # uint32
 
 
-def _mix(h: jax.Array) -> jax.Array:
-    """murmur3's 32-bit finalizer: every input bit flips each output bit with probability about 1/2."""
-    h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-    h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-    return h ^ (h >> 16)
-
-
 def _bits(key: jax.Array, rows: int, cols: int, salt: int) -> jax.Array:
     i = jnp.arange(rows, dtype=jnp.uint32)[:, None]
     j = jnp.arange(cols, dtype=jnp.uint32)[None, :]
-    inner = _mix(j * jnp.uint32(0x27D4EB2F) + jnp.uint32(salt) * jnp.uint32(0x165667B1) + jnp.uint32(1))
-    return _mix(key ^ _mix(i * jnp.uint32(0x9E3779B9) + inner))
+    inner = mix32(j * jnp.uint32(0x27D4EB2F) + jnp.uint32(salt) * jnp.uint32(0x165667B1) + jnp.uint32(1))
+    return mix32(key ^ mix32(i * jnp.uint32(0x9E3779B9) + inner))
 
 
 def counter_normal(key: jax.Array, rows: int, cols: int) -> jax.Array:
@@ -53,40 +47,17 @@ def counter_normal(key: jax.Array, rows: int, cols: int) -> jax.Array:
 
 def stream_key(data_seed: int, seed: jax.Array, stream: int) -> jax.Array:
     """The key of one of a member's random streams."""
-    key = _mix(jnp.uint32(data_seed) * jnp.uint32(0x9E3779B9) + jnp.uint32(stream + 1))
-    return _mix(key ^ _mix(jnp.asarray(seed, jnp.uint32) * jnp.uint32(0x85EBCA6B) + jnp.uint32(0x27D4EB2F)))
+    key = mix32(jnp.uint32(data_seed) * jnp.uint32(0x9E3779B9) + jnp.uint32(stream + 1))
+    return mix32(key ^ mix32(jnp.asarray(seed, jnp.uint32) * jnp.uint32(0x85EBCA6B) + jnp.uint32(0x27D4EB2F)))
 
 
 def member_problem(member: Member, n_max: int, p_max: int, signal_norm_sq: float, noise_var: float,
                    data_seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(x [n_max, p_max], y [n_max], b [p_max]) of one member, zero past its n rows and p columns."""
-    rows = unit_mask(member.n_train, n_max).astype(jnp.float64)
-    columns = unit_mask(member.width, p_max).astype(jnp.float64)
+    rows = (jnp.arange(n_max) < member.n_train).astype(jnp.float64)
+    columns = (jnp.arange(p_max) < member.width).astype(jnp.float64)
     x = counter_normal(stream_key(data_seed, member.seed, DESIGN), n_max, p_max) * rows[:, None] * columns
     direction = counter_normal(stream_key(data_seed, member.seed, SIGNAL), 1, p_max)[0] * columns
     b = jnp.sqrt(signal_norm_sq) * direction / jnp.linalg.norm(direction)
     noise = counter_normal(stream_key(data_seed, member.seed, NOISE), n_max, 1)[:, 0] * rows
     return x, x @ b + jnp.sqrt(noise_var) * noise, b
-
-
-def member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_var: float, data_seed: int,
-                  lstsq: Callable[..., jax.Array]) -> Callable[[Member], dict[str, jax.Array]]:
-    """A function of one member: its minimum-norm estimate and exact risks.
-
-    For isotropic x the excess risk E_x[(x.(b_hat - b))^2] is exactly |b_hat - b|^2, so no test set is drawn:
-    `test_error` is the expected squared error on a fresh sample, |b_hat - b|^2 + s^2, and `train_error` is the
-    mean squared training residual (0 when the estimator interpolates). Losses are half of these, as for the
-    squared loss of the trainer.
-    """
-
-    def solve(member: Member) -> dict[str, jax.Array]:
-        x, y, b = member_problem(member, n_max, p_max, signal_norm_sq, noise_var, data_seed)
-        rows = unit_mask(member.n_train, n_max)
-        b_hat = lstsq(x, y[:, None], row_mask=rows, column_mask=unit_mask(member.width, p_max))[:, 0]
-        excess = jnp.sum((b_hat - b) ** 2)
-        train_mse = jnp.sum(rows * (x @ b_hat - y) ** 2) / member.n_train
-        return {"train_error": train_mse, "train_loss": train_mse / 2, "test_error": excess + noise_var,
-                "test_loss": (excess + noise_var) / 2, "excess_risk": excess,
-                "weight_norm": jnp.sqrt(jnp.sum(b_hat**2))}
-
-    return solve

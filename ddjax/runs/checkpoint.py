@@ -14,18 +14,14 @@ import io
 import json
 import os
 import pathlib
-import time
 import zipfile
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from ddjax.config import ConfigError, config_differences
+from ddjax.runs.files import CHECKPOINT_FILE
 
-CHECKPOINT = "checkpoint.npz"
-# Test hook, not a feature: "write:SECONDS" pauses between writing checkpoint.npz.tmp and renaming it,
-# "after:SECONDS" pauses after each complete checkpoint, so tests can SIGKILL a run at a chosen moment.
-PAUSE_ENV = "DDJAX_TEST_CHECKPOINT_PAUSE"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # A fixed timestamp keeps the bytes of a file a function of its content.
 
 
@@ -94,13 +90,12 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, state: Any, *, config
     for i, leaf in enumerate(leaves):
         # Raw bytes: the dtype comes back from the signature, so bfloat16 and friends round-trip too.
         entries[f"leaf_{i:05d}.npy"] = _npy(np.ascontiguousarray(leaf).reshape(-1).view(np.uint8))
-    write_atomically(pathlib.Path(run_dir) / CHECKPOINT, entries, before_rename=lambda: _test_pause("write"))
-    _test_pause("after")
+    write_atomically(pathlib.Path(run_dir) / CHECKPOINT_FILE, entries)
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
     """The checkpoint in `run_dir`, or None if there is none; a corrupt or truncated one raises ConfigError."""
-    path = pathlib.Path(run_dir) / CHECKPOINT
+    path = pathlib.Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
     try:
@@ -155,7 +150,7 @@ def restore_state(checkpoint: Checkpoint, template: Any) -> Any:
 
 def discard_partial_write(run_dir: str | os.PathLike) -> None:
     """Removes a `checkpoint.npz.tmp` left by a run killed while writing; the previous checkpoint stays valid."""
-    (pathlib.Path(run_dir) / (CHECKPOINT + ".tmp")).unlink(missing_ok=True)
+    (pathlib.Path(run_dir) / (CHECKPOINT_FILE + ".tmp")).unlink(missing_ok=True)
 
 
 def _dtype(name: str) -> np.dtype:
@@ -165,9 +160,3 @@ def _dtype(name: str) -> np.dtype:
         import jax.numpy as jnp
 
         return np.dtype(jnp.dtype(name))
-
-
-def _test_pause(phase: str) -> None:
-    wanted, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
-    if wanted == phase:
-        time.sleep(float(seconds))

@@ -15,9 +15,7 @@ import uuid
 from typing import Any, NamedTuple
 
 from ddjax.config import ConfigError
-
-META = "config.json"
-REPORT = "report.json"
+from ddjax.runs.files import CONFIG_FILE, REPORT_FILE
 
 
 class NewRun(NamedTuple):
@@ -41,12 +39,12 @@ def status(path: str | os.PathLike) -> str:
         read_meta(path)
     except ConfigError:
         return "other"
-    return "finished" if (path / REPORT).exists() else "unfinished"
+    return "finished" if (path / REPORT_FILE).exists() else "unfinished"
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The run's config.json; ConfigError if it is missing or is not a ddjax run's."""
-    file = pathlib.Path(path) / META
+    file = pathlib.Path(path) / CONFIG_FILE
     try:
         meta = json.loads(file.read_text())
     except (OSError, ValueError) as error:
@@ -88,7 +86,7 @@ def create(out: str | os.PathLike, meta: dict[str, Any], *, force: bool = False)
         # mkdir, not mkdtemp, so the folder gets the usual permissions (mkdtemp's are owner-only).
         staging = parent / f".{out.absolute().name}.{uuid.uuid4().hex[:12]}.tmp"
         staging.mkdir()
-        (staging / META).write_text(json.dumps(meta, indent=2))
+        (staging / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         if state == "empty":
             out.rmdir()
         elif state != "absent":
@@ -122,7 +120,7 @@ def unfinished_run(path: str | os.PathLike) -> dict[str, Any]:
     if state == "absent":
         raise ConfigError(f"cannot resume {str(path)!r}: no such folder")
     if state == "finished":
-        raise ConfigError(f"cannot resume {str(path)!r}: it is a finished run (it has {REPORT}); start a new run "
+        raise ConfigError(f"cannot resume {str(path)!r}: it is a finished run (it has {REPORT_FILE}); start a new run "
                           f"with --out, or replace it with --force")
     if state == "file":
         raise ConfigError(f"cannot resume {str(path)!r}: it is a file, not a run folder")

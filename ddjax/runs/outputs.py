@@ -1,8 +1,8 @@
-"""The analysis outputs of a sweep, report.json and the figures, written from its curves alone.
+"""A sweep's outputs in its run folder: curves.npz, then report.json and the figures written from the curves alone.
 
-`run_experiment` calls `write_analysis` after training; `reanalyze(out_dir)` reads config.json and curves.npz of
-a finished run and calls it again, so a run can be re-analysed and re-plotted without training
-(`python -m ddjax.run --report DIR`).
+`run_experiment` calls `write_curves` and `write_analysis` after training; `reanalyze(out_dir)` reads config.json
+and curves.npz of a finished run (`load_run`) and calls `write_analysis` again, so a run can be re-analysed and
+re-plotted without training (`python -m ddjax.run --report DIR`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from typing import Any
 import numpy as np
 
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
-from ddjax.config import Config, ConfigError, replace
+from ddjax.config import Config, ConfigError, config_from_dict
 from ddjax.data.registry import dataset_info
 from ddjax.runs.figures import plot_curves, plot_epochwise
 from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.result import SweepResult
+from ddjax.runs.checkpoint import write_npz
+from ddjax.runs.files import CONFIG_FILE, CURVES_FIGURE, CURVES_FILE, EPOCHWISE_FIGURE, REPORT_FILE, figure_file
+from ddjax.runs.folder import read_meta, write_text_atomically
 from ddjax.analysis.theory import min_norm_excess_risk
 
 
@@ -29,13 +32,11 @@ def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Confi
 
     report.json is written last and atomically: its presence marks a run folder as finished.
     """
-    from ddjax.runs.folder import REPORT, write_text_atomically
-
     folder = pathlib.Path(folder)
     report, reports = sweep_report(result, config)
     report.update(wall_seconds=wall_seconds, **(extra or {}))
     write_figures(folder, result, config, name, report, reports)
-    write_text_atomically(folder / REPORT, json.dumps(report, indent=2))
+    write_text_atomically(folder / REPORT_FILE, json.dumps(report, indent=2))
     return report
 
 
@@ -45,11 +46,10 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
     axis = x_axis(config)
     emc = report.get("effective_model_complexity")
     for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
-        suffix = "" if i == 0 else f"-{i}"
         label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
         overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error)
-        plot_curves(folder / f"curves{suffix}.png", cut.x, cut.train_error, cut.test_error, analysis, x_label=axis,
-                    title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
+        plot_curves(folder / figure_file(CURVES_FIGURE, i), cut.x, cut.train_error, cut.test_error, analysis,
+                    x_label=axis, title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
                     log_y=overlay is not None)
     if "epochwise" in report:
         for i, (fixed, xs, index) in enumerate(member_grid(result, config)):
@@ -58,7 +58,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
             entries = report["epochwise"][i * xs.size:(i + 1) * xs.size]  # Listed slice by slice, x by x.
             peaks = [(entry["peak"] or {}).get("step") for entry in entries]
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())
-            plot_epochwise(folder / f"epochwise{'' if i == 0 else f'-{i}'}.png", xs, result.eval_steps, mean,
+            plot_epochwise(folder / figure_file(EPOCHWISE_FIGURE, i), xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
                            title=f"{name}: test error over training ({label})")
 
@@ -84,23 +84,34 @@ def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndar
 def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict[str, Any]]:
     """(config, experiment name, result, previous report or {}) of the finished run in `out_dir`."""
     out = pathlib.Path(out_dir)
-    for file in ("config.json", "curves.npz"):
+    for file in (CONFIG_FILE, CURVES_FILE):
         if not (out / file).is_file():
             raise ConfigError(f"{str(out)!r} is not a finished run: it has no {file}")
-    meta = json.loads((out / "config.json").read_text())
-    config = replace(Config(), **meta["config"])
-    previous = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+    meta = read_meta(out)
+    config = config_from_dict(meta["config"])
+    previous = json.loads((out / REPORT_FILE).read_text()) if (out / REPORT_FILE).is_file() else {}
     timing = previous.get("timing", {})
-    with np.load(out / "curves.npz") as arrays:
+    with np.load(out / CURVES_FILE) as arrays:
         coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
         curves = {k: arrays[k] for k in arrays.files if not k.startswith("coord_")
                   and k not in ("eval_steps", "diverged_step")}
-        result = SweepResult(coords, arrays["eval_steps"], curves, arrays["diverged_step"],
-                             tuple(timing.get("group_widths", ())), timing.get("compile_seconds", float("nan")),
-                             timing.get("run_seconds", float("nan")), timing.get("n_compiles", 0),
-                             timing.get("scheme", "unknown"), timing.get("padding_efficiency", float("nan")),
-                             timing.get("n_devices", 1))
+        result = SweepResult(coords=coords, eval_steps=arrays["eval_steps"], curves=curves,
+                             diverged_step=arrays["diverged_step"],
+                             group_widths=tuple(timing.get("group_widths", ())),
+                             compile_seconds=timing.get("compile_seconds", float("nan")),
+                             run_seconds=timing.get("run_seconds", float("nan")),
+                             n_compiles=timing.get("n_compiles", 0), scheme=timing.get("scheme", "unknown"),
+                             padding_efficiency=timing.get("padding_efficiency", float("nan")),
+                             n_devices=timing.get("n_devices", 1))
     return config, meta.get("experiment", "custom"), result, previous
+
+
+def write_curves(folder: str | os.PathLike, result: SweepResult) -> None:
+    """Writes curves.npz: `coord_AXIS` [member] per axis, `eval_steps`, `diverged_step` and one [member, eval_step]
+    array per curve (byte-for-byte reproducible; `load_run` reads it back)."""
+    arrays = {f"coord_{k}": v for k, v in result.coords.items()}
+    write_npz(pathlib.Path(folder) / CURVES_FILE, {"eval_steps": result.eval_steps,
+                                                   "diverged_step": result.diverged_step, **arrays, **result.curves})
 
 
 def reanalyze(out_dir: str | os.PathLike) -> dict[str, Any]:

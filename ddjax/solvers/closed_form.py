@@ -14,7 +14,7 @@ of Phi, which is largest exactly at the interpolation threshold that the experim
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -89,6 +89,29 @@ def readout_member(spec, params, member, data) -> dict[str, jax.Array]:
     return {**member_eval(spec, params, member, data), "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
 
 
+def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_var: float, data_seed: int,
+                         lstsq: Callable[..., jax.Array]) -> Callable[[gaussian_regression.Member], dict]:
+    """A function of one `gaussian_regression` member: its minimum-norm estimate and exact risks.
+
+    For isotropic x the excess risk E_x[(x.(b_hat - b))^2] is exactly |b_hat - b|^2, so no test set is drawn:
+    `test_error` is the expected squared error on a fresh sample, |b_hat - b|^2 + s^2, and `train_error` is the
+    mean squared training residual (0 when the estimator interpolates). Losses are half of these, as for the
+    squared loss of the trainer.
+    """
+
+    def solve(member: gaussian_regression.Member) -> dict[str, jax.Array]:
+        x, y, b = gaussian_regression.member_problem(member, n_max, p_max, signal_norm_sq, noise_var, data_seed)
+        rows = unit_mask(member.n_train, n_max)
+        b_hat = lstsq(x, y[:, None], row_mask=rows, column_mask=unit_mask(member.width, p_max))[:, 0]
+        excess = jnp.sum((b_hat - b) ** 2)
+        train_mse = jnp.sum(rows * (x @ b_hat - y) ** 2) / member.n_train
+        return {"train_error": train_mse, "train_loss": train_mse / 2, "test_error": excess + noise_var,
+                "test_loss": (excess + noise_var) / 2, "excess_risk": excess,
+                "weight_norm": jnp.sqrt(jnp.sum(b_hat**2))}
+
+    return solve
+
+
 class _Program(NamedTuple):
     solve: Any  # jitted: tuple of stacked groups -> tuple of metric dicts [members].
     groups: tuple
@@ -125,8 +148,8 @@ def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     def solve(groups):
         out = []
         for group, (n_max, p_max) in zip(groups, shapes):
-            member = gaussian_regression.member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var,
-                                                       config.data_seed, min_norm_lstsq)
+            member = linear_member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var, config.data_seed,
+                                          min_norm_lstsq)
             out.append(jax.lax.map(member, group))
         return tuple(out)
 

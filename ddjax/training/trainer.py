@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ddjax.data.sampling import batch_indices
 from ddjax.training import sharding
 from ddjax.models.families import ModelFamily, Params
 
@@ -122,22 +123,6 @@ softmax_cross_entropy.defvjp(_cross_entropy_forward, _cross_entropy_backward)
 
 def _logits(spec: TrainSpec, params, width, x):
     return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
-
-
-def batch_indices(seed: jax.Array, step: jax.Array, batch_size: int, n: jax.Array) -> jax.Array:
-    """`batch_size` indices drawn uniformly (with replacement) from [0, n), a pure function of (seed, step).
-
-    A counter-based integer hash (murmur3's finalizer) instead of `jax.random`: its kernels compile in a fraction
-    of the time threefry's do, which matters when every distinct width compiles its own serial program.
-    """
-    def mix(h):
-        h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-        h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-        return h ^ (h >> 16)
-
-    base = mix(jnp.asarray(seed, jnp.uint32) * jnp.uint32(0x9E3779B9) + mix(jnp.asarray(step, jnp.uint32) + 1))
-    bits = mix(base ^ (jnp.arange(batch_size, dtype=jnp.uint32) * jnp.uint32(0x27D4EB2F) + 1))
-    return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
 
 
 def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
