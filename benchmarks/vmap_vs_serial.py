@@ -28,11 +28,12 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from ddjax.arguments import positive_int  # noqa: E402
 from ddjax.config import Config, geometric_widths, replace  # noqa: E402
 from ddjax.data.registry import load_dataset  # noqa: E402
 from ddjax.models.registry import forward_macs  # noqa: E402
-from ddjax.run import positive_int, split_cpu  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
+from ddjax.training.sharding import split_cpu  # noqa: E402
 
 WAYS = ("ddjax vmap", "ddjax serial", "grouped vmap", "padded vmap", "torch serial")
 

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepResult:
-    """Coordinates and stacked curves of every member.
+    """Coordinates and stacked curves of every member (built by keyword only).
 
     `coords[axis]` has shape [member]; `curves[name]` has shape [member, eval_step] with evaluations after
     `eval_steps[j]` steps (NaN after a member diverged); `diverged_step[m]` is -1 or the step it diverged at.

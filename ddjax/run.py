@@ -15,6 +15,8 @@ import pathlib
 import sys
 
 from ddjax.runs import folder as rundir
+from ddjax.training.sharding import split_cpu
+from ddjax.arguments import positive_int
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
 from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
                               run_experiment, summary)
@@ -43,21 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"JAX CPU devices to split the members over (default: one per core, {os.cpu_count()} "
                              "here; 1 turns splitting off; no effect on GPU or TPU runs)")
     return parser.parse_args(argv)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1, else a one-line error naming the value."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: a whole number >= 1")
-    return int(text)
-
-
-def split_cpu(n_devices: int) -> None:
-    """Makes JAX's CPU platform `n_devices` devices; must run before JAX executes anything in this process."""
-    import jax
-
-    if hasattr(jax.config, "jax_num_cpu_devices"):  # A recent option; an older jax keeps one CPU device.
-        jax.config.update("jax_num_cpu_devices", n_devices)
 
 
 def _config(args: argparse.Namespace, name: str, variant: str):

@@ -88,8 +88,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         for bar in bars:
             if bar is not None:
                 bar.close()
-    return SweepResult(setup[4], np.asarray(setup[3].eval_steps), scheme=scheme if mode == "vmap" else "serial",
-                       **outcome)
+    return SweepResult(coords=setup[4], eval_steps=np.asarray(setup[3].eval_steps),
+                       scheme=scheme if mode == "vmap" else "serial", **outcome)
 
 
 class _RunOptions(NamedTuple):

@@ -182,5 +182,6 @@ def solve_sweep(config: Config) -> SweepResult:
     names = outputs[0].keys()
     curves = {k: np.concatenate([np.asarray(o[k], np.float64) for o in outputs])[inverse][:, None] for k in names}
     n_members = len(program.order)
-    return SweepResult(coords, np.zeros(1, np.int64), curves, np.full(n_members, -1), program.group_widths,
-                       t1 - t0, t2 - t1, 1)
+    return SweepResult(coords=coords, eval_steps=np.zeros(1, np.int64), curves=curves,
+                       diverged_step=np.full(n_members, -1), group_widths=program.group_widths,
+                       compile_seconds=t1 - t0, run_seconds=t2 - t1, n_compiles=1)

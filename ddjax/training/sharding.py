@@ -18,6 +18,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 MEMBER_AXIS = "members"
 
 
+def split_cpu(n_devices: int) -> None:
+    """Makes JAX's CPU platform `n_devices` devices; must run before JAX executes anything in this process."""
+    if hasattr(jax.config, "jax_num_cpu_devices"):  # A recent option; an older jax keeps one CPU device.
+        jax.config.update("jax_num_cpu_devices", n_devices)
+
+
 def member_mesh(devices: Sequence[jax.Device], n_members: int) -> Mesh | None:
     """A one-axis mesh over as many of `devices` as there are members to split, or None when that is one.
 
