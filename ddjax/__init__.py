@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
+from ddjax.analysis.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, bootstrap_seeds, effective_model_complexity
 from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths, replace
-from ddjax.analysis.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
 from ddjax.members import expand_members
 from ddjax.result import SweepResult

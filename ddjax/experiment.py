@@ -11,7 +11,7 @@ from typing import Any
 
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
 from ddjax.runs import checkpoint
-from ddjax.runs import folder as rundir
+from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CHECKPOINT_FILE
 DEFAULT_EXPERIMENT = "mlp_mnist1d"
 
@@ -79,11 +79,11 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     run finished. Bad input raises ConfigError and leaves no folder behind. Returns the report.
     """
     validate(config)
-    run = rundir.create(out_dir, run_meta(config, name), force=force)
+    run = run_folder.create(out_dir, run_meta(config, name), force=force)
     try:
         return _train_in(run.path, config, name, progress=progress, resumed=None)
     except ConfigError:
-        rundir.discard(run)
+        run_folder.discard(run)
         raise
 
 
@@ -99,7 +99,7 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
       members already trained).
     """
     path = pathlib.Path(run_dir)
-    meta = rundir.unfinished_run(path)
+    meta = run_folder.unfinished_run(path)
     try:
         stored = config_from_dict(meta["config"])
     except ConfigError as error:

@@ -3,7 +3,7 @@
 `python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint;
 `python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
 On a CPU the command splits JAX's host into one device per core (`--cpu-devices`), so the members of a sweep
-train on all cores side by side (`ddjax.sharding`).
+train on all cores side by side (`ddjax.training.sharding`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import os
 import pathlib
 import sys
 
-from ddjax.runs import folder as rundir
-from ddjax.training.sharding import split_cpu
 from ddjax.arguments import positive_int
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
 from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
                               run_experiment, summary)
+from ddjax.runs import folder as run_folder
+from ddjax.training.sharding import split_cpu
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +53,7 @@ def _config(args: argparse.Namespace, name: str, variant: str):
     if args.resume and args.experiment is None:
         if not overrides:
             return None
-        return apply_overrides(config_from_dict(rundir.unfinished_run(args.resume)["config"]), overrides)
+        return apply_overrides(config_from_dict(run_folder.unfinished_run(args.resume)["config"]), overrides)
     return apply_overrides(experiment_config(name, variant or "default"), overrides)
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        resumable = out is not None and rundir.status(out) == "unfinished"
+        resumable = out is not None and run_folder.status(out) == "unfinished"
         print("interrupted" + (f"; continue with: python -m ddjax.run --resume {out}" if resumable else ""),
               file=sys.stderr)
         return 130

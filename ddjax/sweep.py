@@ -14,11 +14,11 @@ from ddjax.models.registry import forward_macs, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
 from ddjax.training import sharding
-from ddjax.training import width_groups as grouping
 from ddjax.training.packed.layout import parts_per_stream
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
 from ddjax.training.packed.streams import initial_states, packed_data
 from ddjax.training.trainer import CURVES, TrainSpec, build_program, train
+from ddjax.training.width_groups import plan_groups
 
 
 def _unstack(tree: Any, i: int) -> Any:
@@ -33,14 +33,15 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
               start_step: int = 0) -> SweepResult:
     """Trains every member of `config`'s grid and returns the stacked curves.
 
-    With `config.method == "min_norm"` nothing is trained: `ddjax.closed_form` solves every read-out instead.
+    With `config.method == "min_norm"` nothing is trained: `ddjax.solvers.closed_form` solves every read-out
+    instead.
 
     Args:
       mode: "vmap" (all members in one compiled program, the member axis split over the local devices, see
-        `ddjax.sharding`) or "serial" (one member at a time, each at its own width, sharing the member code);
-        defaults to `config.mode`.
+        `ddjax.training.sharding`) or "serial" (one member at a time, each at its own width, sharing the member
+        code); defaults to `config.mode`.
       scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
-        wide layer, see `ddjax.packed`), "grouped" (members padded to the widest of a few width groups),
+        wide layer, see `ddjax.training.packed`), "grouped" (members padded to the widest of a few width groups),
         "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
         model allows it, else "grouped": the benchmark measured both.
       progress: show a progress bar with ETA over chunks of steps.
@@ -109,7 +110,7 @@ def _train_resumable(program, spec, params, groups, data, make_bar, options, fre
 
 
 def _run_grouped(config, dataset, data, spec, coords, make_bar, options, *, max_groups):
-    plan = grouping.plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
+    plan = plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
                                 target_efficiency=0.85 if max_groups > 1 else 0.0, max_groups=max_groups)
     params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
                            for index, width in zip(plan.indices, plan.max_widths)))

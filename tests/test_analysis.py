@@ -1,4 +1,4 @@
-"""Tests for ddjax.analysis: known synthetic curves, then properties that must hold for any curves."""
+"""Tests for ddjax.analysis.modelwise: known synthetic curves, then properties that must hold for any curves."""
 
 import json
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ddjax.analysis.modelwise import analyze, bootstrap_seeds, effective_model_complexity
 from ddjax.analysis.epochwise import epochwise_analysis
+from ddjax.analysis.modelwise import analyze, bootstrap_seeds, effective_model_complexity
 from ddjax.analysis.sweep_report import more_data_hurts
 
 X = 2.0 ** np.arange(10)  # 1 .. 512

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ddjax.config import Config, ConfigError, to_dict
 from ddjax.runs import checkpoint
 from ddjax.runs.files import CHECKPOINT_FILE
-from ddjax.config import Config, ConfigError, to_dict
 
 CONFIG = to_dict(Config())
 

@@ -13,12 +13,12 @@ import pytest
 from conftest import TINY_RUN, tiny_run_config
 from test_config import BAD_OVERRIDES
 
-from ddjax.runs import checkpoint
-from ddjax.runs import folder as rundir
 from ddjax.config import Config, ConfigError, replace, to_dict
 from ddjax.experiment import experiment_config, resume_experiment, run_experiment, run_meta
-from ddjax.runs.files import CHECKPOINT_FILE, OUTPUT_FILES
 from ddjax.run import main
+from ddjax.runs import checkpoint
+from ddjax.runs import folder as run_folder
+from ddjax.runs.files import CHECKPOINT_FILE, OUTPUT_FILES
 from ddjax.sweep import run_sweep
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def _not_a_run(tmp_path):
 
 
 def _unfinished(tmp_path, *, state=None, step=4, config=TINY, checkpoint_config=None, damage=None):
-    run = rundir.create(tmp_path / "run", run_meta(config, "tiny")).path
+    run = run_folder.create(tmp_path / "run", run_meta(config, "tiny")).path
     if state is not None:
         checkpoint.save_checkpoint(run, step, state, config=to_dict(checkpoint_config or config))
     if damage:
@@ -248,7 +248,7 @@ def test_force_replaces_an_existing_folder_only_once_it_can_write(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         run_experiment(TINY, out, force=True)
     # The old folder is gone, replaced by an unfinished run that --resume can continue.
-    assert rundir.status(out) == "unfinished" and sorted(p.name for p in out.iterdir()) == ["config.json"]
+    assert run_folder.status(out) == "unfinished" and sorted(p.name for p in out.iterdir()) == ["config.json"]
 
 
 def test_interrupt_prints_how_to_resume(tmp_path, capsys, monkeypatch):
@@ -256,4 +256,4 @@ def test_interrupt_prints_how_to_resume(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main([*TINY_RUN, "--out", str(out), "--no-progress"]) == 130
     assert capsys.readouterr().err == f"interrupted; continue with: python -m ddjax.run --resume {out}\n"
-    assert rundir.status(out) == "unfinished"
+    assert run_folder.status(out) == "unfinished"

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.solvers.closed_form import min_norm_lstsq
 from ddjax.config import Config, ConfigError, replace
+from ddjax.solvers.closed_form import min_norm_lstsq
 from ddjax.sweep import run_sweep
 
 

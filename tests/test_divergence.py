@@ -9,10 +9,10 @@ import numpy as np
 
 from ddjax import sweep
 from ddjax.analysis.modelwise import analyze
+from ddjax.analysis.sweep_report import slices
 from ddjax.config import replace
 from ddjax.data.registry import load_dataset
 from ddjax.experiment import run_experiment
-from ddjax.analysis.sweep_report import slices
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.sweep import run_sweep
 from ddjax.training.trainer import CURVES, member_init, member_step

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ddjax.experiment import experiment_config, load_experiment, run_experiment
-from ddjax.runs.files import OUTPUT_FILES
 from ddjax.run import main
+from ddjax.runs.files import OUTPUT_FILES
 
 EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "mlp_mnist1d_epochwise",
                "mlp_mnist1d_samplewise")

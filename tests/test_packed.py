@@ -6,12 +6,12 @@ import pytest
 
 from ddjax.config import geometric_widths, replace
 from ddjax.data.registry import load_dataset
-from ddjax.models.registry import packed_form
-from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
-from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.models.registry import packed_form
 from ddjax.sweep import run_sweep
+from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
 from ddjax.training.packed.setup import packed_program, packed_setup
+from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
 from ddjax.training.trainer import CURVES, build_program, train
 
 

@@ -1,4 +1,4 @@
-"""Tests for ddjax.plot: every kind of curve the analysis accepts becomes a PNG file."""
+"""Tests for ddjax.runs.figures: every kind of curve the analysis accepts becomes a PNG file."""
 
 import numpy as np
 import pytest

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.solvers import closed_form
-from ddjax.data import gaussian_regression
-from ddjax.config import Config, replace
-from ddjax.sweep import run_sweep
 from ddjax.analysis.theory import compare_to_theory, finite_sample_excess_risk, min_norm_excess_risk
+from ddjax.config import Config, replace
+from ddjax.data import gaussian_regression
+from ddjax.solvers import closed_form
+from ddjax.sweep import run_sweep
 
 R2, S2 = 1.0, 0.25
 P = 100

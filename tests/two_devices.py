@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 
 from ddjax.config import Config, replace  # noqa: E402
 from ddjax.data.registry import load_dataset  # noqa: E402
-from ddjax.training.sharding import leading_size  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
+from ddjax.training.sharding import leading_size  # noqa: E402
 from ddjax.training.trainer import Program  # noqa: E402
 
 COLLECTIVES = r"all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter"

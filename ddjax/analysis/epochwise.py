@@ -72,7 +72,7 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
         value at the first step), the one with the largest positive prominence min(error - lowest error at an
         earlier step, error - lowest error at a later step); a curve that only falls (or only rises) has none.
       * epoch-wise double descent: both rises of the peak (above `first_min` and above `later_min`) exceed
-        noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)), as in `ddjax.analysis.analyze`.
+        noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)), as in `ddjax.analysis.modelwise.analyze`.
 
     Args:
       steps: shape (T,), ascending eval steps (step 0 included or not).

@@ -12,12 +12,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
+from ddjax.analysis.theory import compare_to_theory
 from ddjax.config import AXES, Config
 from ddjax.data.registry import dataset_info
-from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.result import SweepResult
-from ddjax.analysis.theory import compare_to_theory
 
 X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")
 

@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
+from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
+from ddjax.analysis.theory import min_norm_excess_risk
 from ddjax.config import Config, ConfigError, config_from_dict
 from ddjax.data.registry import dataset_info
-from ddjax.runs.figures import plot_curves, plot_epochwise
-from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.result import SweepResult
 from ddjax.runs.checkpoint import write_npz
+from ddjax.runs.figures import plot_curves, plot_epochwise
 from ddjax.runs.files import CONFIG_FILE, CURVES_FIGURE, CURVES_FILE, EPOCHWISE_FIGURE, REPORT_FILE, figure_file
 from ddjax.runs.folder import read_meta, write_text_atomically
-from ddjax.analysis.theory import min_norm_excess_risk
 
 
 def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Config, name: str, *,

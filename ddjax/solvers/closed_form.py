@@ -20,14 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.data import gaussian_regression
-from ddjax.training import width_groups as grouping
 from ddjax.config import Config
+from ddjax.data import gaussian_regression
 from ddjax.data.registry import dataset_info, load_dataset
-from ddjax.models.families import unit_mask
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.models.families import unit_mask
 from ddjax.result import SweepResult
 from ddjax.training.trainer import CURVES, member_eval
+from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
 # 1e-16 of the largest, and the smallest real ones at the threshold are ~1e-10 of it in our experiments.
@@ -156,9 +156,9 @@ def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     return _Program(jax.jit(solve), groups, np.concatenate(plan.indices), tuple(p for _, p in shapes))
 
 
-def _plan_groups(sizes: np.ndarray, cost) -> grouping.GroupPlan:
+def _plan_groups(sizes: np.ndarray, cost) -> GroupPlan:
     small = len(sizes) * cost(int(np.max(sizes))) < SMALL_SWEEP_FLOPS
-    return grouping.plan_groups(sizes, cost=cost, max_groups=1 if small else MAX_GROUPS)
+    return plan_groups(sizes, cost=cost, max_groups=1 if small else MAX_GROUPS)
 
 
 def _solve_cost(n: int, f: int) -> float:

@@ -4,7 +4,7 @@ Everything here is written for one member (`member_step`, `member_eval`); `Progr
 member axis with `jax.vmap` (or leaves it alone in serial mode) and runs any number of groups of members, each
 padded to its own width, inside a single jitted chunk of steps. The Python loop in `train` only walks chunks, so
 training can be checkpointed and resumed at chunk boundaries; given several devices, `train` splits every
-group's member axis over them (`ddjax.sharding`).
+group's member axis over them (`ddjax.training.sharding`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import optax
 
 from ddjax.data.sampling import batch_indices
-from ddjax.training import sharding
 from ddjax.models.families import ModelFamily, Params
+from ddjax.training import sharding
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 
@@ -211,7 +211,7 @@ def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Cal
 
     With `batched=True` each group's fields carry a leading member axis and the member functions are vmapped;
     with `batched=False` (serial mode) each group is a single member without that axis. `functions` replaces the
-    per-member (init, step, record) functions, e.g. by the packed per-stream ones of `ddjax.packed`. A chunk runs steps
+    per-member (init, step, record) functions, e.g. by the per-stream ones of the packed layout. A chunk runs steps
     `start .. start + chunk_steps - 1`; step t first records the evaluation "after t steps" if t is an eval step,
     then (if t < steps) applies update t, so `steps + 1` loop steps complete a run.
     """

@@ -33,8 +33,8 @@ class PackedSetup(NamedTuple):
 
 def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray],
                  n_parts: int = 1) -> PackedSetup:
-    """Lays out a cartesian sweep for `ddjax.packed`: every batch stream holds the same slots, cut into `n_parts`
-    parts of nearly equal units (`ddjax.layout.balanced_parts`), one stream per batch stream and part."""
+    """Lays out a cartesian sweep for the packed trainer: every batch stream holds the same slots, cut into
+    `n_parts` parts of nearly equal units (`layout.balanced_parts`), one stream per batch stream and part."""
     stream_keys = batch_stream_keys(coords)
     slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
     batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))

@@ -10,7 +10,7 @@ Activations are kept feature-major (`[units, batch]`): slots are contiguous bloc
 fused loop over batch vectors, and a sorted segment sum adds the slots of each member. Streams are stacked
 with `jax.vmap`, so a whole sweep is one program with one set of shapes: it compiles once, executes almost only
 useful arithmetic, and gives the same numbers as training each member alone (tested against serial mode).
-Where the units sit (slots, parts, parameter rows) is planned on the host by `ddjax.layout`.
+Where the units sit (slots, parts, parameter rows) is planned on the host by `ddjax.training.packed.layout`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class PackedModel(NamedTuple):
 
     form: PackedForm  # How the family sits in the packed layer (`ddjax.models.registry`).
     layouts: tuple[Layout, ...]
-    spec: Any  # ddjax.train.TrainSpec
+    spec: Any  # ddjax.training.trainer.TrainSpec
 
     @property
     def layout(self) -> Layout:
