@@ -19,6 +19,7 @@ from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
 from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
                               run_experiment, summary)
 from ddjax.runs import folder as run_folder
+from ddjax.runs.files import OUTPUT_FILES, REPORT_FILE
 from ddjax.training.sharding import split_cpu
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
               file=sys.stderr)
         return 130
     print(summary(report))
-    print(f"wrote {out}/: config.json curves.npz report.json curves.png")
+    print(f"wrote {out}/: {' '.join(OUTPUT_FILES)}")
     return 0
 
 
@@ -99,7 +100,7 @@ def _reanalyze(out: str) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary(report))
-    print(f"rewrote {out}/: report.json and figures")
+    print(f"rewrote {out}/: {REPORT_FILE} and figures")
     return 0
 
 
