@@ -7,7 +7,9 @@ import math
 import typing
 from typing import Any
 
-DATASETS = ("mnist1d", "gaussian", "gaussian_regression")
+from ddjax.image_sets import IMAGE_SETS
+
+DATASETS = ("mnist1d", "gaussian", "gaussian_regression", *IMAGE_SETS)
 MODELS = ("mlp", "random_relu_features", "random_fourier_features", "linear")
 METHODS = ("train", "min_norm")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -32,8 +34,8 @@ class Config:
     """
 
     # Data.
-    dataset: str = "mnist1d"
-    n_samples: int = 5000  # Generated samples, split into train and test.
+    dataset: str = "mnist1d"  # Or gaussian, gaussian_regression, or an image data set: mnist, fashion_mnist, cifar10.
+    n_samples: int = 5000  # Generated samples, split into train and test (image data sets: their official split).
     train_fraction: float = 0.8
     input_dim: int = 40  # gaussian only; mnist1d is always 40.
     n_classes: int = 10  # gaussian only; mnist1d is always 10.
@@ -179,8 +181,10 @@ def validate(config: Config) -> Config:
         _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
     else:
         n_available = n_train_available(c)
+        split = (f"the {c.dataset} training set" if c.dataset in IMAGE_SETS else
+                 f"the training split of n_samples={c.n_samples}")
         _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
-                 f"integers in [1, {n_available}] (the training split of n_samples={c.n_samples})")
+                 f"integers in [1, {n_available}] ({split})")
     _require(c.batch_size >= 0, "batch_size", c.batch_size, "an integer >= 0 (0 means full batch)")
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
@@ -218,7 +222,10 @@ def _validate_method(c: Config) -> None:
 
 
 def n_train_available(config: Config) -> int:
-    """Size of the generated training split (mnist1d makes n_samples // 10 samples of each class)."""
+    """Size of the training split: an image data set's official one, else the generated one (mnist1d makes
+    n_samples // 10 samples of each class)."""
+    if config.dataset in IMAGE_SETS:
+        return IMAGE_SETS[config.dataset].n_train
     n_total = config.n_samples // 10 * 10 if config.dataset == "mnist1d" else config.n_samples
     return int(n_total * config.train_fraction)
 

@@ -1,4 +1,5 @@
-"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher), label noise and subsampling."""
+"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher, image data sets read from their original
+files), label noise and subsampling."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ddjax.config import Config
+from ddjax.image_sets import IMAGE_SETS
 
 
 class Dataset(NamedTuple):
-    """A classification data set as host numpy arrays (float32 inputs, int32 labels)."""
+    """A classification data set as host numpy arrays: int32 labels; inputs float32 [n, features] for the
+    generated data sets, uint8 images [n, height, width, channels] (NHWC, as distributed) for the image ones."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -55,11 +58,31 @@ def make_gaussian(n_samples: int, train_fraction: float, input_dim: int, n_class
 
 
 def load_dataset(config: Config) -> Dataset:
-    """The data set named by `config.dataset`."""
+    """The data set named by `config.dataset`.
+
+    Image data sets (`ddjax.image_sets`) are the full official training and test splits (`n_samples` and
+    `train_fraction` do not apply), read from the cache folder and downloaded there on a miss (`ddjax.download`);
+    their loading fails with a one-line `DataError`, a ConfigError.
+    """
+    if config.dataset in IMAGE_SETS:
+        from ddjax.download import cache_root
+        from ddjax.image_data import load_image_set
+
+        image_set = IMAGE_SETS[config.dataset]
+        arrays = load_image_set(image_set, cache_root())
+        return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], image_set.n_classes)
     if config.dataset == "mnist1d":
         return make_mnist1d(config.n_samples, config.train_fraction, config.data_seed)
     return make_gaussian(config.n_samples, config.train_fraction, config.input_dim, config.n_classes,
                          config.teacher_noise, config.data_seed)
+
+
+def prepare_dataset(config: Config) -> None:
+    """Makes the data of `config` available before a run folder is created: image data sets are downloaded if
+    missing, verified and decoded into the process's cache, so a failure writes nothing and the run reads them
+    from memory; generated data sets need nothing here."""
+    if config.dataset in IMAGE_SETS:
+        load_dataset(config)
 
 
 def corrupt_labels(labels: np.ndarray, fraction: float, n_classes: int, seed: int) -> np.ndarray:

@@ -76,9 +76,13 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
 
     The folder is created first, holding config.json, and receives checkpoint.npz at every chunk boundary (vmap
     mode), so a killed run can be continued with `resume_experiment`; report.json is written last and marks the
-    run finished. Bad input raises ConfigError and leaves no folder behind. Returns the report.
+    run finished. Bad input raises ConfigError and leaves no folder behind; so does data that cannot be had (image
+    data sets are downloaded and verified before the folder is created). Returns the report.
     """
+    from ddjax.data import prepare_dataset
+
     validate(config)
+    prepare_dataset(config)
     run = rundir.create(out_dir, run_meta(config, name), force=force)
     try:
         return _train_in(run.path, config, name, progress=progress, resumed=None)
