@@ -20,7 +20,7 @@ import zlib
 
 import numpy as np
 
-from ddjax.download import DataError, dataset_folder, fetch, set_aside
+from ddjax.download import DataError, dataset_folder, fetch, md5_of, set_aside
 from ddjax.image_sets import ImageSet
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -96,8 +96,6 @@ def _cifar_batch(tar: tarfile.TarFile, name: str) -> tuple[np.ndarray, np.ndarra
 
 def _corrupt(path: pathlib.Path, error: BaseException) -> DataError:
     """Sets the corrupt file aside (so the next attempt downloads it afresh) and says so in one line."""
-    from ddjax.download import md5_of
-
     reason = str(error).replace("\n", " ") or type(error).__name__
     moved = set_aside(path, md5_of(path)) if path.exists() else path
     return DataError(f"{str(path)!r} is truncated or corrupt ({type(error).__name__}: {reason}); moved to "
