@@ -28,6 +28,8 @@ IDX_IMAGES, IDX_LABELS = 0x00000803, 0x00000801  # Magic numbers: uint8 data wit
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
+# Part of the decoded cache's folder name: raise it when decoding changes, so older caches are not read.
+DECODED_VERSION = 1
 # What a truncated or corrupt gzip, tar or pickle raises while being read.
 READ_ERRORS = (OSError, EOFError, zlib.error, tarfile.TarError, pickle.UnpicklingError, ValueError, KeyError,
                TypeError, AttributeError, IndexError)
@@ -122,7 +124,7 @@ def load_image_set(image_set: ImageSet, root: pathlib.Path) -> dict[str, np.ndar
     folder is created and the run itself read the files once.
     """
     folder = dataset_folder(image_set, root)
-    key = hashlib.md5("".join(f.md5 for f in image_set.files).encode()).hexdigest()[:12]
+    key = hashlib.md5("".join(f.md5 for f in image_set.files).encode()).hexdigest()[:12] + f"-v{DECODED_VERSION}"
     decoded = folder / f"decoded-{key}"
     arrays = _read_decoded(decoded)
     if arrays is None:

@@ -216,3 +216,18 @@ def test_default_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root() == tmp_path / "xdg" / "ddjax"
     assert os.fspath(cache_root()).endswith("ddjax")
+
+
+def test_cli_process_with_an_unwritable_cache_exits_2_before_any_run_folder(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    (tmp_path / "a_file").write_text("x")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "DDJAX_DATA": str(tmp_path / "a_file" / "cache")}
+    done = subprocess.run([sys.executable, "-m", "ddjax.run", "mlp_mnist:smoke", "--set", "dataset=cifar10",
+                           "--no-progress"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "data cache folder" in done.stderr and "is not writable" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # No runs/ folder.
