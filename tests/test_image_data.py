@@ -231,3 +231,15 @@ def test_cli_process_with_an_unwritable_cache_exits_2_before_any_run_folder(tmp_
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "data cache folder" in done.stderr and "is not writable" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # No runs/ folder.
+
+
+def test_a_mirror_without_the_file_falls_through_to_the_next_address(tmp_path, monkeypatch):
+    arrays, files = _tiny("mnist")
+    write_files(tmp_path / "served", files)
+    (tmp_path / "empty").mkdir()
+    with serve(tmp_path / "empty") as empty, serve(tmp_path / "served") as url:
+        monkeypatch.setenv("DDJAX_MIRROR_MNIST", empty)
+        _assert_equal(load_image_set(tiny_image_set("mnist", files, 20, 10, urls=(url,)), tmp_path / "cache"), arrays)
+        load_image_set.cache_clear()
+        with pytest.raises(DataError, match=r"HTTP 404 .*by hand"):
+            load_image_set(tiny_image_set("mnist", files, 20, 10, urls=()), tmp_path / "other")
