@@ -8,6 +8,7 @@ import typing
 from typing import Any
 
 from ddjax.data.registry import DATASETS, dataset_info
+from ddjax.errors import ConfigError
 from ddjax.models.registry import MODELS, model_info
 
 METHODS = ("train", "min_norm")
@@ -18,8 +19,6 @@ AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
 X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 
 
-class ConfigError(ValueError):
-    """A bad config value; the message is one line naming the value and what is allowed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +30,8 @@ class Config:
     """
 
     # Data.
-    dataset: str = "mnist1d"
-    n_samples: int = 5000  # Generated samples, split into train and test.
+    dataset: str = "mnist1d"  # Or gaussian, gaussian_regression, or an image data set: mnist, fashion_mnist, cifar10.
+    n_samples: int = 5000  # Generated samples, split into train and test (image data sets: their official split).
     train_fraction: float = 0.8
     input_dim: int = 40  # gaussian only; mnist1d is always 40.
     n_classes: int = 10  # gaussian only; mnist1d is always 10.
@@ -174,12 +173,13 @@ def validate(config: Config) -> Config:
     _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
     _validate_method(c)
-    if dataset_info(c.dataset).n_generated is None:  # Drawn per member: any training-set size is available.
+    if dataset_info(c.dataset).n_train_available is None:  # Drawn per member: any training-set size is available.
         _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
     else:
         n_available = n_train_available(c)
+        split = dataset_info(c.dataset).describe_split(c)
         _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
-                 f"integers in [1, {n_available}] (the training split of n_samples={c.n_samples})")
+                 f"integers in [1, {n_available}] ({split})")
     _require(c.batch_size >= 0, "batch_size", c.batch_size, "an integer >= 0 (0 means full batch)")
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
@@ -222,9 +222,8 @@ def _validate_method(c: Config) -> None:
 
 
 def n_train_available(config: Config) -> int:
-    """Size of the generated training split of a data set with shared data (see `ddjax.data.registry`)."""
-    n_total = dataset_info(config.dataset).n_generated(config.n_samples)
-    return int(n_total * config.train_fraction)
+    """Size of the training split a member may draw n_train from (see `ddjax.data.registry`)."""
+    return dataset_info(config.dataset).n_train_available(config)
 
 
 def to_dict(config: Config) -> dict[str, Any]:

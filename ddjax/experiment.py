@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
+from ddjax.data.registry import prepare_dataset
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CHECKPOINT_FILE
@@ -76,9 +77,11 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
 
     The folder is created first, holding config.json, and receives checkpoint.npz at every chunk boundary (vmap
     mode), so a killed run can be continued with `resume_experiment`; report.json is written last and marks the
-    run finished. Bad input raises ConfigError and leaves no folder behind. Returns the report.
+    run finished. Bad input raises ConfigError and leaves no folder behind; so does data that cannot be had (image
+    data sets are downloaded and verified before the folder is created). Returns the report.
     """
     validate(config)
+    prepare_dataset(config)
     run = run_folder.create(out_dir, run_meta(config, name), force=force)
     try:
         return _train_in(run.path, config, name, progress=progress, resumed=None)

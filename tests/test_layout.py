@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ddjax"
 # Lower layers first: a module may import its own layer's modules and those of LOWER layers only.
 LAYERS = [
-    ("ddjax.arguments", "ddjax.result"),
+    ("ddjax.arguments", "ddjax.errors", "ddjax.result"),
     ("ddjax.models",),
     ("ddjax.data",),
     ("ddjax.config",),

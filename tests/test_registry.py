@@ -56,7 +56,7 @@ def test_config_validation_reads_the_tables(monkeypatch):
         replace(Config(), dataset="tiny")
     monkeypatch.setitem(DATASETS, "tiny", DatasetInfo(lambda c: make_gaussian(c.n_samples, c.train_fraction, 3, 2,
                                                                               0.0, 1),
-                                                      lambda n_samples: n_samples // 2))  # Half of n_samples.
+                                                      lambda c: int(c.n_samples // 2 * c.train_fraction)))
     config = replace(Config(), dataset="tiny", n_samples=80, train_fraction=0.5, n_train=(20,), batch_size=0)
     with pytest.raises(ConfigError, match=r"n_train=\(21,\).*\[1, 20\]"):  # 80 // 2 * 0.5 = 20 available.
         replace(config, n_train=(21,))

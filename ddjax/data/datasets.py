@@ -1,6 +1,7 @@
-"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher), label noise and subsampling.
+"""Data sets (MNIST-1D generated offline, a synthetic Gaussian teacher, image files), label noise and subsampling.
 
-`ddjax.data.registry` chooses among them by name (`load_dataset`).
+`ddjax.data.registry` chooses among them by name (`load_dataset`); image data sets are read from their original
+files by `ddjax.data.image_data`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 
 
 class Dataset(NamedTuple):
-    """A classification data set as host numpy arrays (float32 inputs, int32 labels)."""
+    """A classification data set as host numpy arrays: int32 labels; inputs float32 [n, features] for the
+    generated data sets, uint8 images [n, height, width, channels] (NHWC, as distributed) for the image ones."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -87,3 +89,18 @@ def member_labels(dataset: Dataset, n_train: int, label_noise: float, seed: int,
     noise_seed = [data_seed, seed, n_train, int(round(label_noise * 1e6))]
     labels[:n_train] = corrupt_labels(labels[:n_train], label_noise, dataset.n_classes, noise_seed)
     return labels
+
+
+def load_image_dataset(name: str) -> Dataset:
+    """Image data set `name` of `ddjax.data.image_sets`: the full official training and test splits as uint8 NHWC.
+
+    Read from the cache folder and downloaded there on a miss (`ddjax.data.download`); a failure is a one-line
+    `DataError`, a ConfigError.
+    """
+    from ddjax.data.download import cache_root
+    from ddjax.data.image_data import load_image_set
+    from ddjax.data.image_sets import IMAGE_SETS
+
+    image_set = IMAGE_SETS[name]
+    arrays = load_image_set(image_set, cache_root())
+    return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], image_set.n_classes)

@@ -1,0 +1,1 @@
+"""The run folder: its files, its life (unfinished, finished), checkpoints, report.json and figures."""
