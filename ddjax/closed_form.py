@@ -21,11 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax import gaussian_regression, grouping
+from ddjax.augment import standardize_on_host
 from ddjax.config import Config
 from ddjax.data import load_dataset
 from ddjax.models import unit_mask
 from ddjax.sweep import SweepResult, expand_members, shared_data, stack_members, train_spec
-from ddjax.train import CURVES, member_eval
+from ddjax.train import CURVES, SharedData, member_eval
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
 # 1e-16 of the largest, and the smallest real ones at the threshold are ~1e-10 of it in our experiments.
@@ -97,6 +98,10 @@ class _Program(NamedTuple):
 def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     dataset = load_dataset(config)
     data, spec = shared_data(dataset, config), train_spec(config, dataset)
+    if spec.image is not None:  # No augmentation in a closed form: standardized and flattened once, on the host.
+        data = SharedData(*(jnp.asarray(standardize_on_host(np.asarray(x), spec.image)) for x in data[:2]),
+                          data.y_test)
+        spec = spec._replace(image=None)
     n_max = max(config.n_train)
     plan = _plan_groups(coords["width"], lambda w: _solve_cost(n_max, w + 1))
     groups = tuple(stack_members(coords, index, dataset, config, spec, width)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ddjax.analysis import DoubleDescentReport, seed_mean_and_error
-from ddjax.config import Config, ConfigError, replace
+from ddjax.config import Config, ConfigError, replace, steps_per_epoch
 from ddjax.plot import plot_curves, plot_epochwise
 from ddjax.report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.sweep import SweepResult
@@ -59,7 +59,8 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())
             plot_epochwise(folder / f"epochwise{'' if i == 0 else f'-{i}'}.png", xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
-                           title=f"{name}: test error over training ({label})")
+                           title=f"{name}: test error over training ({label})",
+                           steps_per_epoch=steps_per_epoch(config))
 
 
 def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
@@ -126,7 +127,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves")
         for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
             peak = entry["peak"]
-            where = f"peak at step {peak['step']:g} (error {peak['error']:.3f})" if peak else "no peak"
+            where = "no peak"
+            if peak:  # Sampled by epoch: the entry gives the epoch too.
+                when = f"epoch {peak['epoch']:g}" if "epoch" in peak else f"step {peak['step']:g}"
+                where = f"peak at {when} (error {peak['error']:.3f})"
             lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]

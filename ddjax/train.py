@@ -20,7 +20,9 @@ import numpy as np
 import optax
 
 from ddjax import sharding
+from ddjax.augment import ImageSpec, standardize, training_inputs
 from ddjax.models import ModelFamily, Params
+from ddjax.sampling import batch_indices, sample_batch  # noqa: F401  (batch_indices: re-exported)
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 
@@ -36,7 +38,11 @@ class Members(NamedTuple):
 
 
 class SharedData(NamedTuple):
-    """Device-resident data shared by all members: batches are index gathers into it."""
+    """Device-resident data shared by all members: batches are index gathers into it.
+
+    Inputs are float32 [n, features], or stored images (uint8 [n, H, W, C]) that `model_inputs` and
+    `training_batch` standardize and flatten on the fly.
+    """
 
     x_train: jax.Array
     x_test: jax.Array
@@ -63,8 +69,10 @@ class TrainSpec(NamedTuple):
     steps: int
     eval_steps: tuple[int, ...]  # Ascending; 0 is the initial evaluation.
     chunk_steps: int
-    input_dim: int
+    input_dim: int  # Features a flat model reads (H * W * C for images).
     n_classes: int
+    sampling: str = "replacement"  # See `ddjax.sampling.sample_batch`.
+    image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -124,33 +132,30 @@ def _logits(spec: TrainSpec, params, width, x):
     return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
 
 
-def batch_indices(seed: jax.Array, step: jax.Array, batch_size: int, n: jax.Array) -> jax.Array:
-    """`batch_size` indices drawn uniformly (with replacement) from [0, n), a pure function of (seed, step).
-
-    A counter-based integer hash (murmur3's finalizer) instead of `jax.random`: its kernels compile in a fraction
-    of the time threefry's do, which matters when every distinct width compiles its own serial program.
-    """
-    def mix(h):
-        h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-        h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-        return h ^ (h >> 16)
-
-    base = mix(jnp.asarray(seed, jnp.uint32) * jnp.uint32(0x9E3779B9) + mix(jnp.asarray(step, jnp.uint32) + 1))
-    bits = mix(base ^ (jnp.arange(batch_size, dtype=jnp.uint32) * jnp.uint32(0x27D4EB2F) + 1))
-    return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
-
-
 def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
     """Weight 1 / n_train on the first n_train of `n_rows` training rows and 0 after: a mean over the subsample."""
     return (jnp.arange(n_rows) < n_train) / n_train
 
 
+def model_inputs(spec: TrainSpec, x: jax.Array) -> jax.Array:
+    """Stored inputs as a flat model reads them, without augmentation (evaluation): images standardized and
+    flattened; flat data as it is."""
+    return x if spec.image is None else standardize(x, spec.image)
+
+
 def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: jax.Array, step):
-    """Inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream."""
+    """Model inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream.
+
+    Images are augmented (if `spec.image.augment`) by batch position, standardized and flattened here.
+    """
     if spec.batch_size:
-        index = batch_indices(seed, step, spec.batch_size, n_train)
-        return data.x_train[index], index, jnp.full(spec.batch_size, 1.0 / spec.batch_size)
-    return data.x_train, None, train_weights(data.x_train.shape[0], n_train)
+        index, weights = sample_batch(spec.sampling, seed, step, spec.batch_size, n_train)
+        x = data.x_train[index]
+    else:
+        x, index, weights = data.x_train, None, train_weights(data.x_train.shape[0], n_train)
+    if spec.image is not None:
+        x = training_inputs(spec.image, x, seed, step)
+    return x, index, weights
 
 
 def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
@@ -185,9 +190,9 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
 
 def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData) -> dict[str, jax.Array]:
     """Error and mean loss of one member on its own training labels and on the clean test set."""
-    train_logits = _logits(spec, params, member.width, data.x_train)
+    train_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_train))
     in_train = train_weights(data.x_train.shape[0], member.n_train)
-    test_logits = _logits(spec, params, member.width, data.x_test)
+    test_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_test))
     return {
         "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
         "train_loss": jnp.sum(in_train * example_losses(train_logits, member.labels, spec.loss)),
