@@ -118,3 +118,37 @@ def test_closed_form_refuses_batch_keys():
     for changes in (dict(sampling="epoch"), dict(augment=True)):
         with pytest.raises(ConfigError, match="closed form draws no batches"):
             replace(config, **changes)
+
+
+def test_epoch_sampled_reports_and_figures_count_epochs(tiny_config, tmp_path):
+    from ddjax.outputs import summary_lines, write_analysis
+
+    config = replace(tiny_config, width=(3, 20), sampling="epoch", epochs=6, n_evals=6)  # 13 steps an epoch.
+    report = write_analysis(tmp_path, run_sweep(config), config, "epochs", wall_seconds=1.0)
+    entries = report["epochwise"]
+    assert entries and all(entry["steps_per_epoch"] == 13 for entry in entries)
+    for entry in entries:
+        for key in ("peak", "first_min", "later_min"):
+            if entry[key] is not None:
+                assert entry[key]["epoch"] == entry[key]["step"] / 13
+    assert (tmp_path / "epochwise.png").read_bytes()[:4] == b"\x89PNG"
+    lines = summary_lines(report)
+    for entry in entries:
+        said = f"peak at epoch {entry['peak']['epoch']:g}" if entry["peak"] else "no peak"
+        assert any(said in line for line in lines)
+    unsampled = write_analysis(tmp_path / "r", run_sweep(replace(config, sampling="replacement", epochs=0)),
+                               replace(config, sampling="replacement", epochs=0), "steps", wall_seconds=1.0)
+    assert all("steps_per_epoch" not in entry for entry in unsampled["epochwise"])
+
+
+def test_plot_epochwise_labels_epochs(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from ddjax.plot import plot_epochwise
+
+    labels = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: labels.extend(ax.get_xlabel() for ax in fig.axes))
+    steps, errors = np.array([0, 10, 20, 40]), np.full((2, 4), 0.5)
+    plot_epochwise(tmp_path / "a.png", [1, 2], steps, errors, steps_per_epoch=10)
+    plot_epochwise(tmp_path / "b.png", [1, 2], steps, errors)
+    assert labels[:2] == ["epoch", "epoch"] and labels[3:5] == ["training step", "training step"]
