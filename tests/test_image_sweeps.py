@@ -139,3 +139,21 @@ def test_label_noise_on_images_is_fixed_per_seed_and_never_the_true_class(image_
     np.testing.assert_array_equal(np.asarray(setup.streams.labels)[:, :, N_TRAIN:],
                                   np.broadcast_to(data.y_test, setup.streams.labels.shape[:2] + (N_TEST,)))
     assert (np.asarray(setup.streams.labels)[:, :, :N_TRAIN] != data.y_train).mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_augmented_epoch_sampled_training_resumes_to_the_same_curves(image_sweep):
+    """Batches and crops are pure functions of (seed, step): a run continued from a chunk's states ends where an
+    uninterrupted one does, bit for bit."""
+    config = replace(image_sweep[0], augment=True, sampling="epoch", batch_size=20, n_chunks=3, steps=12)
+    data = image_sweep[1]
+    shared, spec, coords = shared_data(data, config), train_spec(config, data), expand_members(config)
+    params, members = stack_members(coords, np.arange(len(coords["width"])), data, config, spec, max(config.width))
+    program, saved = build_program(spec), []
+    whole = train(program, spec, (params,), (members,), shared,
+                  on_chunk=lambda step, states: saved.append((step, states))).states[0]
+    step, states = saved[0]
+    assert 0 < step < config.steps
+    resumed = train(program, spec, None, (members,), shared, states=states, start_step=step).states[0]
+    assert program.trace_count() == 1
+    for name in whole.curves:
+        np.testing.assert_array_equal(whole.curves[name], resumed.curves[name])
