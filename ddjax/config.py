@@ -8,6 +8,7 @@ import typing
 from typing import Any
 
 from ddjax.data.registry import DATASETS, dataset_info
+from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
 from ddjax.models.registry import MODELS, model_info
 
@@ -54,6 +55,11 @@ class Config:
     momentum: float = 0.9
     batch_size: int = 128  # 0 means full batch.
     steps: int = 1000
+    # "replacement": every batch drawn uniformly with replacement; "epoch": each epoch a fresh permutation of the
+    # member's n_train examples, ceil(n_train / batch_size) steps, the last batch partial (see ddjax.data.sampling).
+    sampling: str = "replacement"
+    epochs: int = 0  # > 0 (with sampling="epoch"): sets steps = epochs * ceil(n_train / batch_size).
+    augment: bool = False  # Image data only: random crop (4 pixels of zero padding) and horizontal flip.
     loss: str = "cross_entropy"
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
@@ -131,7 +137,21 @@ def replace(config: Config, **changes: Any) -> Config:
             changes[key] = (value,)
         elif typing.get_origin(tp) is tuple:
             changes[key] = tuple(value)
-    return validate(dataclasses.replace(config, **changes))
+    config = dataclasses.replace(config, **changes)
+    for key in FIELDS:
+        _check_type(key, getattr(config, key))
+    if config.epochs > 0 and "steps" not in changes and steps_per_epoch(config) is not None:
+        config = dataclasses.replace(config, steps=config.epochs * steps_per_epoch(config))  # epochs sets steps.
+    return validate(config)
+
+
+def steps_per_epoch(config: Config) -> int | None:
+    """Steps of one epoch, ceil(n_train / batch_size) (1 for full batch), when `sampling="epoch"` and every n_train
+    gives the same count; else None."""
+    if config.sampling != "epoch":
+        return None
+    lengths = {-(-n // config.batch_size) if config.batch_size else 1 for n in config.n_train}
+    return lengths.pop() if len(lengths) == 1 else None
 
 
 def _check_type(key: str, value: Any) -> None:
@@ -159,7 +179,8 @@ def validate(config: Config) -> Config:
         _check_type(key, getattr(config, key))
     c = config
     for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
-                         ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES)):
+                         ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
+                         ("sampling", SAMPLINGS)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     for axis in AXES:
         values = getattr(c, axis)
@@ -184,6 +205,7 @@ def validate(config: Config) -> Config:
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
     _require(c.steps >= 1, "steps", c.steps, "an integer >= 1")
+    _validate_batches(c)
     _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
     _require(c.n_chunks >= 1, "n_chunks", c.n_chunks, "an integer >= 1")
     _require(c.depth >= 1, "depth", c.depth, "an integer >= 1")
@@ -219,6 +241,28 @@ def _validate_method(c: Config) -> None:
     if model.datasets is not None:
         _require(c.dataset in model.datasets, "model", c.model,
                  f"{c.model} only with dataset={', '.join(model.datasets)}")
+
+
+def _validate_batches(c: Config) -> None:
+    """Sampling, epochs and augmentation: only where the trainer draws batches, augmentation only of images."""
+    _require(c.epochs >= 0, "epochs", c.epochs, "an integer >= 0 (0: steps gives the length)")
+    if c.method != "train":
+        for key, default in (("sampling", "replacement"), ("epochs", 0), ("augment", False)):
+            _require(getattr(c, key) == default, key, getattr(c, key),
+                     f"only {default!r} with method={c.method} (a closed form draws no batches)")
+    images = [name for name, info in DATASETS.items() if info.images]
+    _require(not c.augment or dataset_info(c.dataset).images, "augment", c.augment,
+             f"only with an image data set ({', '.join(images)}), not dataset={c.dataset}")
+    if c.epochs > 0:
+        _require(c.sampling == "epoch", "epochs", c.epochs,
+                 "only with sampling=epoch (drawn with replacement, an epoch is no pass over the data); give steps")
+        length = steps_per_epoch(c)
+        _require(length is not None, "epochs", c.epochs,
+                 f"only when every n_train gives one epoch length (ceil(n_train / batch_size={c.batch_size}) "
+                 f"differs over n_train={c.n_train}); give steps instead")
+        _require(c.steps == c.epochs * length, "steps", c.steps,
+                 f"epochs={c.epochs} sets steps to {c.epochs} x {length} = {c.epochs * length}; give one of steps "
+                 f"and epochs (epochs=0 to give steps)")
 
 
 def n_train_available(config: Config) -> int:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax.config import AXES, Config
+from ddjax.data.augment import image_spec
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.models.families import Params
 from ddjax.models.registry import get_model
@@ -27,12 +28,14 @@ def expand_members(config: Config) -> dict[str, np.ndarray]:
 
 
 def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
-    """The static training description of `config`."""
+    """The static training description of `config`; image data keep their shape in `image` and are flattened to
+    H * W * C inputs at the model boundary."""
     return TrainSpec(
         model=get_model(config.model, depth=config.depth), optimizer=config.optimizer, momentum=config.momentum,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
-        input_dim=dataset.x_train.shape[1], n_classes=dataset.n_classes)
+        input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
+        image=image_spec(dataset.x_train, augment=config.augment))
 
 
 def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,
@@ -51,7 +54,8 @@ def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dat
 
 
 def shared_data(dataset: Dataset, config: Config) -> SharedData:
-    """The device copy of the training split (truncated to the largest n_train) and the test split."""
+    """The device copy of the training split (truncated to the largest n_train) and the test split, in their
+    stored dtype (images stay uint8)."""
     n_max = max(config.n_train)
     return SharedData(jnp.asarray(dataset.x_train[:n_max]), jnp.asarray(dataset.x_test),
                       jnp.asarray(dataset.y_test))

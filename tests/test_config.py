@@ -58,6 +58,9 @@ BAD_OVERRIDES = [
     ("data_seed=-1", "data_seed=-1 is not allowed: an integer >= 0"),
     ("n_classes=1", "n_classes=1 is not allowed: an integer >= 2"),
     ("input_dim=0", "input_dim=0 is not allowed: an integer >= 1"),
+    ("sampling=shuffle", "sampling='shuffle' is not allowed: one of replacement, epoch"),
+    ("epochs=3", "epochs=3 is not allowed: only with sampling=epoch"),
+    ("augment=true", "augment=True is not allowed: only with an image data set"),
 ]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.analysis.theory import compare_to_theory
-from ddjax.config import AXES, Config
+from ddjax.config import AXES, Config, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 
@@ -111,6 +111,9 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
                                   gather(result.curves["test_error"], index[:, k]),
                                   train_tolerance=config.train_tolerance).to_dict()}
             for fixed, xs, index in grid for k in range(xs.size)]
+        per_epoch = steps_per_epoch(config)
+        if per_epoch is not None:  # Sampled by epoch: the time axis also reads in epochs.
+            sections["epochwise"] = [with_epochs(entry, per_epoch) for entry in sections["epochwise"]]
     if axis == "n_train":
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
@@ -132,6 +135,18 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
                                             "peak": None if peak is None else {"x": float(xs[peak]),
                                                                                 "norm": float(mean[peak])}})
     return sections
+
+
+def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:
+    """An epoch-wise entry with `steps_per_epoch` and, beside each point's step, its epoch (steps / per_epoch)."""
+    def point(p):
+        return None if p is None else {**p, "epoch": p["step"] / per_epoch}
+
+    timed = {key: point(value) if key in ("peak", "first_min", "later_min") else value for key, value in entry.items()}
+    timed["member_peaks"] = [point(p) for p in entry.get("member_peaks", [])]
+    if entry.get("interpolation_step") is not None:
+        timed["interpolation_epoch"] = entry["interpolation_step"] / per_epoch
+    return {**timed, "steps_per_epoch": per_epoch}
 
 
 def more_data_hurts(report: DoubleDescentReport) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ class DatasetInfo(NamedTuple):
     theory: bool = False  # The Hastie et al. (2019) limit of the min-norm risk applies (`ddjax.analysis.theory`).
     # Read from files that may have to be downloaded: loaded (and verified) before a run folder is created.
     from_files: bool = False
+    images: bool = False  # Inputs are uint8 NHWC images: `augment` applies (`ddjax.data.augment`).
 
 
 def _generated_split(n_generated: Callable[[int], int]) -> Callable[[Config], int]:
@@ -41,7 +42,7 @@ def _generated_split(n_generated: Callable[[int], int]) -> Callable[[Config], in
 def _image_set(name: str) -> DatasetInfo:
     # IMAGE_SETS is read at call time, so a test may swap in a tiny set of the same name.
     return DatasetInfo(lambda c: load_image_dataset(name), lambda c: IMAGE_SETS[name].n_train,
-                       describe_split=lambda c: f"the {name} training set", from_files=True)
+                       describe_split=lambda c: f"the {name} training set", from_files=True, images=True)
 
 
 DATASETS: dict[str, DatasetInfo] = {

@@ -110,7 +110,7 @@ def _mark_report(ax: Axes, report: DoubleDescentReport) -> None:
 
 def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test_error: ArrayLike, *,
                    peak_steps: list[float | None] | None = None, highlight: list[int] | None = None,
-                   x_label: str = "width", title: str | None = None) -> None:
+                   x_label: str = "width", title: str | None = None, steps_per_epoch: int | None = None) -> None:
     """Writes a PNG of the test error over (x, training step): a heatmap and a few curves against steps.
 
     Args:
@@ -122,8 +122,10 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
       highlight: indices into x to draw as curves (default: the smallest, the middle and the largest).
       x_label: what x is.
       title: the figure title.
+      steps_per_epoch: when given (sampling by epoch), time is shown in epochs: steps / steps_per_epoch.
     """
     x, steps, errors = np.asarray(x, float), np.asarray(steps, float), np.asarray(test_error, float)
+    time_label, times = ("epoch", steps / steps_per_epoch) if steps_per_epoch else ("training step", steps)
     if errors.shape != (x.size, steps.size):
         raise ValueError(f"test_error must have shape (len(x), len(steps))={(x.size, steps.size)}, got {errors.shape}")
     fig = Figure(figsize=(11, 4.4), layout="constrained")
@@ -133,10 +135,10 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
                         interpolation="nearest")
     fig.colorbar(image, ax=heat, label="test error")
     columns = np.unique(np.linspace(0, steps.size - 1, min(steps.size, 7)).round().astype(int))
-    heat.set_xticks(columns, [f"{steps[c]:g}" for c in columns])
+    heat.set_xticks(columns, [f"{times[c]:.3g}" if steps_per_epoch else f"{times[c]:g}" for c in columns])
     rows = np.unique(np.linspace(0, x.size - 1, min(x.size, 12)).round().astype(int))
     heat.set_yticks(rows, [f"{x[r]:g}" for r in rows])
-    heat.set_xlabel("training step")
+    heat.set_xlabel(time_label)
     heat.set_ylabel(x_label)
     marked = [(int(np.searchsorted(steps, step)), row) for row, step in enumerate(peak_steps or []) if step is not None]
     if marked:
@@ -145,9 +147,9 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
         heat.legend(fontsize="small", loc="upper right")
     highlight = highlight if highlight is not None else sorted({0, x.size // 2, x.size - 1})
     for i, color in zip(highlight, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")):
-        lines.plot(steps, errors[i], color=color, marker="o", markersize=3, label=f"{x_label} {x[i]:g}")
-    lines.set_xscale("symlog", linthresh=1)
-    lines.set_xlabel("training step")
+        lines.plot(times, errors[i], color=color, marker="o", markersize=3, label=f"{x_label} {x[i]:g}")
+    lines.set_xscale("symlog", linthresh=1 / steps_per_epoch if steps_per_epoch else 1)
+    lines.set_xlabel(time_label)
     lines.set_ylabel("test error (seed mean)")
     lines.grid(True, alpha=0.3)
     lines.legend(fontsize="small")

@@ -17,7 +17,7 @@ import numpy as np
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
 from ddjax.analysis.theory import min_norm_excess_risk
-from ddjax.config import Config, ConfigError, config_from_dict
+from ddjax.config import Config, ConfigError, config_from_dict, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 from ddjax.runs.checkpoint import write_npz
@@ -60,7 +60,8 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())
             plot_epochwise(folder / figure_file(EPOCHWISE_FIGURE, i), xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
-                           title=f"{name}: test error over training ({label})")
+                           title=f"{name}: test error over training ({label})",
+                           steps_per_epoch=steps_per_epoch(config))
 
 
 def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
@@ -138,7 +139,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves")
         for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
             peak = entry["peak"]
-            where = f"peak at step {peak['step']:g} (error {peak['error']:.3f})" if peak else "no peak"
+            where = "no peak"
+            if peak:  # Sampled by epoch: the entry gives the epoch too.
+                when = f"epoch {peak['epoch']:g}" if "epoch" in peak else f"step {peak['step']:g}"
+                where = f"peak at {when} (error {peak['error']:.3f})"
             lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]

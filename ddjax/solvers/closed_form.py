@@ -22,11 +22,12 @@ import numpy as np
 
 from ddjax.config import Config
 from ddjax.data import gaussian_regression
+from ddjax.data.augment import standardize_on_host
 from ddjax.data.registry import dataset_info, load_dataset
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.families import unit_mask
 from ddjax.result import SweepResult
-from ddjax.training.trainer import CURVES, member_eval
+from ddjax.training.trainer import CURVES, SharedData, member_eval
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
@@ -122,6 +123,10 @@ class _Program(NamedTuple):
 def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
     dataset = load_dataset(config)
     data, spec = shared_data(dataset, config), train_spec(config, dataset)
+    if spec.image is not None:  # No augmentation in a closed form: standardized and flattened once, on the host.
+        data = SharedData(*(jnp.asarray(standardize_on_host(np.asarray(x), spec.image)) for x in data[:2]),
+                          data.y_test)
+        spec = spec._replace(image=None)
     n_max = max(config.n_train)
     plan = _plan_groups(coords["width"], lambda w: _solve_cost(n_max, w + 1))
     groups = tuple(stack_members(coords, index, dataset, config, spec, width)

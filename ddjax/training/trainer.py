@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ddjax.data.sampling import batch_indices
+from ddjax.data.augment import ImageSpec, standardize, training_inputs
+from ddjax.data.sampling import sample_batch
 from ddjax.models.families import ModelFamily, Params
 from ddjax.training import sharding
 
@@ -37,7 +38,11 @@ class Members(NamedTuple):
 
 
 class SharedData(NamedTuple):
-    """Device-resident data shared by all members: batches are index gathers into it."""
+    """Device-resident data shared by all members: batches are index gathers into it.
+
+    Inputs are float32 [n, features], or stored images (uint8 [n, H, W, C]) that `model_inputs` and
+    `training_batch` standardize and flatten on the fly.
+    """
 
     x_train: jax.Array
     x_test: jax.Array
@@ -64,8 +69,10 @@ class TrainSpec(NamedTuple):
     steps: int
     eval_steps: tuple[int, ...]  # Ascending; 0 is the initial evaluation.
     chunk_steps: int
-    input_dim: int
+    input_dim: int  # Features a flat model reads (H * W * C for images).
     n_classes: int
+    sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
+    image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -130,12 +137,25 @@ def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
     return (jnp.arange(n_rows) < n_train) / n_train
 
 
+def model_inputs(spec: TrainSpec, x: jax.Array) -> jax.Array:
+    """Stored inputs as a flat model reads them, without augmentation (evaluation): images standardized and
+    flattened; flat data as it is."""
+    return x if spec.image is None else standardize(x, spec.image)
+
+
 def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: jax.Array, step):
-    """Inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream."""
+    """Model inputs, row index (None: every row) and per-row loss weights of update `step` for a batch stream.
+
+    Images are augmented (if `spec.image.augment`) by batch position, standardized and flattened here.
+    """
     if spec.batch_size:
-        index = batch_indices(seed, step, spec.batch_size, n_train)
-        return data.x_train[index], index, jnp.full(spec.batch_size, 1.0 / spec.batch_size)
-    return data.x_train, None, train_weights(data.x_train.shape[0], n_train)
+        index, weights = sample_batch(spec.sampling, seed, step, spec.batch_size, n_train)
+        x = data.x_train[index]
+    else:
+        x, index, weights = data.x_train, None, train_weights(data.x_train.shape[0], n_train)
+    if spec.image is not None:
+        x = training_inputs(spec.image, x, seed, step)
+    return x, index, weights
 
 
 def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
@@ -170,9 +190,9 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
 
 def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData) -> dict[str, jax.Array]:
     """Error and mean loss of one member on its own training labels and on the clean test set."""
-    train_logits = _logits(spec, params, member.width, data.x_train)
+    train_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_train))
     in_train = train_weights(data.x_train.shape[0], member.n_train)
-    test_logits = _logits(spec, params, member.width, data.x_test)
+    test_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_test))
     return {
         "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
         "train_loss": jnp.sum(in_train * example_losses(train_logits, member.labels, spec.loss)),

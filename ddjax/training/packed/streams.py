@@ -25,7 +25,7 @@ import optax
 
 from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
-from ddjax.training.trainer import CURVES, SharedData, example_losses, train_weights, training_batch
+from ddjax.training.trainer import CURVES, SharedData, example_losses, model_inputs, train_weights, training_batch
 
 class Stream(NamedTuple):
     """What the members of one stream share or hold per member (stacked over streams by vmap)."""
@@ -38,19 +38,26 @@ class Stream(NamedTuple):
 
 
 class PackedData(NamedTuple):
-    """The packed path's device data: inputs with a constant 1 appended (the first layer's bias input)."""
+    """The packed path's device data: flat inputs with a constant 1 appended (the first layer's bias input), or
+    stored images (uint8 [.., H, W, C]) that get their 1 after standardizing (`bias_input`)."""
 
-    x_train: jax.Array  # [N, D + 1]
-    x_eval: jax.Array  # [N + N_test, D + 1]: the training rows, then the test rows, evaluated as one batch.
+    x_train: jax.Array  # [N, D + 1] or [N, H, W, C]
+    x_eval: jax.Array  # [N + N_test, ...]: the training rows, then the test rows, evaluated as one batch.
 
 
 def packed_data(data: SharedData) -> PackedData:
-    """`data` with the bias input appended, and training and test inputs stacked for evaluation."""
+    """`data` with the bias input appended (flat data), and training and test inputs stacked for evaluation."""
     def with_ones(x):
-        return np.concatenate([np.asarray(x), np.ones((len(x), 1), np.float32)], axis=1)
+        x = np.asarray(x)
+        return x if x.ndim > 2 else np.concatenate([x, np.ones((len(x), 1), np.float32)], axis=1)
 
     train = with_ones(data.x_train)
     return PackedData(jnp.asarray(train), jnp.asarray(np.concatenate([train, with_ones(data.x_test)])))
+
+
+def bias_input(spec: Any, x: jax.Array) -> jax.Array:
+    """Model inputs [B, D + 1] of the packed layer: flat data carry their 1 already; standardized images get it."""
+    return x if spec.image is None else jnp.concatenate([x, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)
 
 
 class PackedState(NamedTuple):
@@ -184,6 +191,7 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: P
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
     spec, k = packed.spec, len(packed.layout.widths)
     x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
+    x = bias_input(spec, x)
     y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
 
     def member_losses(params):
@@ -212,7 +220,8 @@ def stream_record(packed: PackedModel, state: PackedState, stream: Stream, data:
     Training and test examples go through the model as one batch.
     """
     spec, n_train_rows = packed.spec, data.x_train.shape[0]
-    logits = packed.logits(state.params, data.x_eval, stream.part)  # [K, C, N + N_test]
+    x = bias_input(spec, model_inputs(spec, data.x_eval))
+    logits = packed.logits(state.params, x, stream.part)  # [K, C, N + N_test]
     per_example = jnp.stack([logits.argmax(1) != stream.labels,
                              example_losses(logits, stream.labels, spec.loss, axis=1)])
     in_train = train_weights(n_train_rows, stream.n_train)
