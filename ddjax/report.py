@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ddjax.analysis import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
-from ddjax.config import AXES, Config
+from ddjax.config import AXES, Config, n_train_available
 from ddjax.epochwise import epochwise_analysis
 from ddjax.sweep import SweepResult
 from ddjax.theory import compare_to_theory
@@ -22,12 +22,13 @@ X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")
 
 
 class Slice(NamedTuple):
-    """One curve: fixed values of the other axes, x ascending, errors of shape (seeds, K)."""
+    """One curve: fixed values of the other axes, x ascending, errors (and the train loss) of shape (seeds, K)."""
 
     fixed: dict[str, float]
     x: np.ndarray
     train_error: np.ndarray
     test_error: np.ndarray
+    train_loss: np.ndarray | None = None
 
 
 def x_axis(config: Config) -> str:
@@ -60,10 +61,25 @@ def gather(curve: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def slices(result: SweepResult, config: Config, *, step_index: int = -1) -> list[Slice]:
-    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes."""
+    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes.
+
+    The train loss comes along for closed-form read-outs (method="min_norm"): there the squared loss itself
+    reaches zero, and its threshold is the one the theory means (`loss_threshold` in `ddjax.analysis.analyze`).
+    """
+    loss = result.curves.get("train_loss") if config.method == "min_norm" else None
     return [Slice(fixed, xs, gather(result.curves["train_error"][:, step_index], index),
-                  gather(result.curves["test_error"][:, step_index], index))
+                  gather(result.curves["test_error"][:, step_index], index),
+                  None if loss is None else gather(loss[:, step_index], index))
             for fixed, xs, index in member_grid(result, config)]
+
+
+def n_test_examples(config: Config) -> int | None:
+    """Size of the test split whose classification error the curves hold; None for Gaussian regression, whose
+    test error is an exact risk (no test sample, no binomial noise)."""
+    if config.dataset == "gaussian_regression":
+        return None
+    n_total = config.n_samples // 10 * 10 if config.dataset == "mnist1d" else config.n_samples
+    return n_total - n_train_available(config)
 
 
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
@@ -80,7 +96,8 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
     """
     cuts = slices(result, config)
     reports = [analyze(s.x, s.train_error, s.test_error, train_tolerance=config.train_tolerance,
-                       samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap) for s in cuts]
+                       samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap,
+                       train_loss=s.train_loss, n_test=n_test_examples(config)) for s in cuts]
     diverged = diverged_members(result)
     body = {
         **reports[0].to_dict(),
@@ -108,7 +125,7 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
             {"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]},
              **epochwise_analysis(result.eval_steps, gather(result.curves["train_error"], index[:, k]),
                                   gather(result.curves["test_error"], index[:, k]),
-                                  train_tolerance=config.train_tolerance).to_dict()}
+                                  train_tolerance=config.train_tolerance, n_test=n_test_examples(config)).to_dict()}
             for fixed, xs, index in grid for k in range(xs.size)]
     if axis == "n_train":
         sections["effective_model_complexity"] = [
@@ -135,15 +152,15 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
 
 def more_data_hurts(report: DoubleDescentReport) -> dict[str, Any] | None:
     """Where the test error of a sample-wise sweep rises with more data: from the lowest error left of the peak
-    (the over-parameterized side) up to the peak; `significant` when the rise (the bootstrap's lower bound, if
-    there is one) exceeds the report's min_rise."""
+    (the over-parameterized side) up to the peak; `significant`, `p_value` and `evidence` are those of the
+    report's calibrated rise test (`rise_test`: the same test as the double-descent verdict, one-sided)."""
     peak, before = report.test_error_peak, report.over_min
     if peak is None or before is None or peak["error"] <= before["error"]:
         return None
-    rise = peak["error"] - before["error"]
-    bootstrap_rise = (report.bootstrap or {}).get("rise_over")
-    lower = bootstrap_rise["low"] if bootstrap_rise else rise
-    return {"from": before["x"], "to": peak["x"], "rise": rise, "significant": bool(lower > report.min_rise)}
+    test = report.rise_test or {}
+    return {"from": before["x"], "to": peak["x"], "rise": peak["error"] - before["error"],
+            "significant": bool(test.get("significant", False)), "p_value": test.get("p_value"),
+            "evidence": test.get("evidence", "not tested")}
 
 
 def _plain(value: Any) -> Any:
