@@ -36,6 +36,7 @@ against seed noise (`evidence`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -138,23 +139,30 @@ def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def smoothed_variance(variance: np.ndarray) -> np.ndarray:
     """The largest of each point's own seed variance, its average with NOISE_SMOOTHING neighbours on each side
-    and the pooled variance of all points (NaN where no point has one).
+    and the pooled variance of all points, along the last axis (NaN where no point has one).
 
     The average carries a few seeds' estimate over to its neighbours; the own value keeps a narrow noisy spot
     (at the threshold, say) from being averaged away; the pooled floor keeps a point whose few seeds agree by
     chance from looking quiet. Each errs towards more noise, so towards fewer false positives.
     """
-    known = np.isfinite(variance)
-    if not known.any():
-        return np.full(variance.shape, np.nan)
-    pooled = float(np.mean(variance[known]))
-    out = np.empty(variance.shape)
-    for k in range(variance.size):
-        near = variance[max(0, k - NOISE_SMOOTHING):k + NOISE_SMOOTHING + 1]
-        near = near[np.isfinite(near)]
-        own = variance[k] if known[k] else 0.0
-        out[k] = max(pooled, own, float(near.mean())) if near.size else pooled
-    return out
+    variance = np.asarray(variance, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # Curves or windows without any variance: NaN, handled.
+        pooled = np.nanmean(variance, axis=-1, keepdims=True)
+        pad = [(0, 0)] * (variance.ndim - 1) + [(NOISE_SMOOTHING, NOISE_SMOOTHING)]
+        padded = np.pad(variance, pad, constant_values=np.nan)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * NOISE_SMOOTHING + 1, axis=-1)
+        near = np.nanmean(windows, axis=-1)
+    return np.fmax(np.fmax(near, variance), np.broadcast_to(pooled, variance.shape))
+
+
+def noise_scale(variance: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The studentizing scale of a curve: sqrt(mean over points of smoothed_variance / count), along the last
+    axis. Computed the same way on the data and on every simulated data set, so that the test statistic is
+    (nearly) free of the noise's scale, including where the noise is larger at some points than at others."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.sqrt(np.nanmean(smoothed_variance(variance) / np.maximum(count, 1), axis=-1))
 
 
 def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, alpha: float = ALPHA,
@@ -210,7 +218,7 @@ def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, al
                         f"{why}: not tested against seed noise; rises > min_rise {min_rise:g} only")
     if descent[peak] <= 0:
         return PeakTest(peak, left_min, right_min, rises, None, 1.0, False, evidence)
-    scale = 1.0 if known else float(_pooled_stderr(variance, count))
+    scale = 1.0 if known else float(noise_scale(variance, count))
     if scale == 0:  # The seeds agree exactly: no simulated noise-only curve can have a peak.
         return PeakTest(peak, left_min, right_min, rises, None, 1 / (1 + n_null), big_enough,
                         f"{n_seeds} seeds that agree exactly (no seed noise): rises > min_rise {min_rise:g}")
@@ -233,17 +241,16 @@ def _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed
     null_curve = np.full(curve.shape, np.nan)
     null_curve[finite_mean] = null_fit(curve[finite_mean], weights[finite_mean])
     rng = np.random.default_rng(seed)
+    if not known:
+        # A point's variance is known only to within its few seeds (and neighbours): each simulated data set
+        # draws its own, sigma^2 * dof / chi2(dof), so a point whose seeds agreed by chance is sometimes noisy.
+        dof = np.maximum(count - 1, 1) * (2 * NOISE_SMOOTHING + 1)
+        noise = noise * np.sqrt(dof / rng.chisquare(dof, size=(n_null, 1, count.size)))
     draws = null_curve + noise * rng.standard_normal((n_null,) + errors.shape)
     draws = np.where(present, draws, np.nan)
     mean, variance, count = seed_stats(draws)
     top = np.where(candidates, descents(smooth(mean), sides), -np.inf).max(axis=-1)
-    return top if known else top / _pooled_stderr(variance, count)
-
-
-def _pooled_stderr(variance: np.ndarray, count: np.ndarray) -> np.ndarray | float:
-    """sqrt(mean over points of variance / count): the typical standard error of a seed-mean point."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(np.nanmean(variance / np.maximum(count, 1), axis=-1))
+    return top if known else top / noise_scale(variance, count)
 
 
 def _argmin(y: np.ndarray, mask: np.ndarray) -> int | None:
