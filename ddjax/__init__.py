@@ -7,9 +7,12 @@ from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths,
 from ddjax.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
 from ddjax.sweep import SweepResult, expand_members, run_sweep
+from ddjax.verdict import PeakTest, peak_test
 
 __all__ = [
-    "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "SweepResult", "analyze", "apply_overrides",
+    "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "PeakTest", "SweepResult", "analyze",
+    "apply_overrides",
     "bootstrap_seeds", "effective_model_complexity", "epochwise_analysis", "experiment_config", "expand_members",
-    "geometric_widths", "load_experiment", "replace", "resume_experiment", "run_experiment", "run_sweep",
+    "geometric_widths", "load_experiment", "peak_test", "replace", "resume_experiment", "run_experiment",
+    "run_sweep",
 ]
