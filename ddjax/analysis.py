@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ddjax.verdict import ALPHA, peak_test
+from ddjax.verdict import ALPHA, descents, peak_test
 
 DEFAULT_MIN_RISE = 0.005  # half a percentage point of error
 PEAK_WINDOW = 4.0  # the peak is looked for within this factor of the interpolation threshold
@@ -178,7 +178,7 @@ def _analyze(x, train_error, test_error, *, train_tolerance, min_rise, samplewis
     if n_test is not None and n_test < 1:
         raise ValueError(f"n_test must be a positive integer or None, got {n_test}")
     train_mean, _ = seed_mean_and_error(train)
-    test_mean, test_stderr = seed_mean_and_error(test)
+    test_mean, _ = seed_mean_and_error(test)
     n_excluded = int(np.sum(~np.isfinite(train)) + np.sum(~np.isfinite(test)))
     notes = []
     if n_excluded == train.size + test.size:
@@ -388,16 +388,10 @@ def _peak_index(x, test_mean, threshold) -> int | None:
 def prominence(y: np.ndarray) -> np.ndarray:
     """min(y[i] - lowest y left of i, y[i] - lowest y right of i); -inf at the edges and where y is not finite.
 
-    The smaller of the two descents is exactly what the double-descent test weighs against the noise.
+    The smaller of the two descents is exactly what the double-descent test weighs against the noise
+    (`ddjax.verdict.descents`, of which this is the one-curve case).
     """
-    y = np.asarray(y, dtype=float)
-    finite = np.isfinite(y)
-    # Missing points become +inf so they can never be the minimum on either side.
-    z = np.where(finite, y, np.inf)
-    left_min = np.concatenate([[np.inf], np.minimum.accumulate(z)[:-1]])
-    right_min = np.concatenate([np.minimum.accumulate(z[::-1])[::-1][1:], [np.inf]])
-    with np.errstate(invalid="ignore"):
-        return np.where(finite, y - np.maximum(left_min, right_min), -np.inf)
+    return descents(np.asarray(y, dtype=float))
 
 
 def peak_window(x: np.ndarray, finite: np.ndarray, threshold: float | None) -> np.ndarray:
