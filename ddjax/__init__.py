@@ -9,9 +9,12 @@ from ddjax.experiment import experiment_config, load_experiment, resume_experime
 from ddjax.members import expand_members
 from ddjax.result import SweepResult
 from ddjax.sweep import run_sweep
+from ddjax.analysis.verdict import PeakTest, peak_test
 
 __all__ = [
-    "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "SweepResult", "analyze", "apply_overrides",
+    "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "PeakTest", "SweepResult", "analyze",
+    "apply_overrides",
     "bootstrap_seeds", "effective_model_complexity", "epochwise_analysis", "experiment_config", "expand_members",
-    "geometric_widths", "load_experiment", "replace", "resume_experiment", "run_experiment", "run_sweep",
+    "geometric_widths", "load_experiment", "peak_test", "replace", "resume_experiment", "run_experiment",
+    "run_sweep",
 ]

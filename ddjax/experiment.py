@@ -147,11 +147,11 @@ def summary(report: dict[str, Any]) -> str:
     """A few lines for the terminal: threshold, peak, regimes, time."""
     peak, regime = report["test_error_peak"], report["overparameterized_regime"]
     lines = [
-        f"interpolation threshold ({report['x_axis']}): {report['interpolation_threshold']}",
+        f"interpolation threshold ({report['x_axis']}): {report['interpolation_threshold']}{_basis(report)}",
         f"test-error peak: {peak}",
         f"under-parameterized best: {report['under_min']}   over-parameterized best: {report['over_min']}",
         f"over-parameterized regime: {regime}",
-        f"double descent: {report['double_descent']}",
+        f"double descent: {report['double_descent']}{_tested(report)}",
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
         f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))})",
     ]
@@ -162,6 +162,23 @@ def summary(report: dict[str, Any]) -> str:
     from ddjax.runs.outputs import summary_lines
 
     return "\n".join(lines + summary_lines(report) + [f"note: {n}" for n in report["notes"]])
+
+
+def _basis(report: dict[str, Any]) -> str:
+    """Which threshold the regimes use, and the other one when they differ."""
+    if report.get("threshold_basis") != "train_loss":
+        return ""
+    error = report.get("error_threshold")
+    other = "" if error == report["interpolation_threshold"] else f"; train error reaches 0 at {error}"
+    return f" (train loss reaches 0{other})"
+
+
+def _tested(report: dict[str, Any]) -> str:
+    """What the verdict rests on: the p-value of the calibrated test, or that one seed was not tested."""
+    if report.get("n_seeds") == 1:
+        return " (one seed: not tested against seed noise)"
+    p = report.get("p_value")
+    return "" if p is None else f" (p = {p:.3g} against simulated peak-free curves with the seeds' noise)"
 
 
 def _on_devices(n_devices: int) -> str:

@@ -72,3 +72,19 @@ def test_epochwise_heatmap(tmp_path):
     assert_png(path)
     with pytest.raises(ValueError, match="shape"):
         plot_epochwise(path, [8, 16], steps, errors)
+
+
+def test_marks_both_thresholds_when_they_differ(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k)))
+    loss = np.array([0.4, 0.2, 0.1, 0.05, 1e-16, 1e-20, 1e-20, 1e-20])  # reaches 0 at x=16, the error at x=8
+    train = np.array([0.6, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
+    for train_loss, expected in ((loss, {"interpolation threshold (train loss 0) (16)", "train error 0 (8)"}),
+                                 (None, {"interpolation threshold (8)"})):
+        report = analyze(X, train, TEST, train_loss=train_loss)
+        plot_curves(tmp_path / "both.png", X, train, TEST, report)
+        labels = {t.get_text() for t in saved[-1].axes[0].get_legend().get_texts()}
+        assert {label for label in labels if "threshold" in label or "train error 0" in label} == expected

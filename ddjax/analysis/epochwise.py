@@ -6,12 +6,14 @@ Works on rows of the stacked `[member, eval_step]` curves: the members of one mo
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ddjax.analysis.modelwise import prominence, seed_mean_and_error
+from ddjax.analysis.modelwise import binomial_noise, prominence, seed_mean_and_error
+from ddjax.analysis.verdict import ALPHA, peak_test
 
 # Larger than the model-wise default: one member's test error wobbles by about a percentage point between
 # neighbouring eval steps (MNIST-1D MLPs trained with Adam, measured), and every wobble after a descent is a
@@ -33,14 +35,15 @@ class EpochwiseReport:
         None if that curve never rises after falling (no eval step is above a lower step on each side).
       first_min: {"step", "error"}: the lowest test error before the peak (the end of the initial descent).
       later_min: {"step", "error"}: the lowest test error after the peak.
-      epochwise_double_descent: the peak rises above both minima by more than the noise (rule in
-        `epochwise_analysis`).
+      epochwise_double_descent: the calibrated test's verdict on the peak (rule in `epochwise_analysis`).
       interpolation_step: the first eval step whose mean train error is <= train_tolerance, or None.
       member_peaks: per seed row, {"step", "prominence"} of that member's own peak (same rule) or None.
       final_error: the seed-mean test error at the last eval step (not smoothed).
       min_rise: the smallest rise that counted.
       smoothing_window: eval steps in the running median applied before looking for peaks and minima.
       notes: human-readable findings.
+      p_value: the calibrated test's p-value (None when it did not run).
+      evidence: what the verdict rests on, in words.
     """
 
     peak: StepPoint | None
@@ -53,6 +56,8 @@ class EpochwiseReport:
     min_rise: float
     smoothing_window: int
     notes: tuple[str, ...]
+    p_value: float | None = None
+    evidence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python types (JSON-serializable)."""
@@ -63,7 +68,8 @@ class EpochwiseReport:
 
 def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
                        train_tolerance: float = 0.01, min_rise: float | None = None,
-                       smoothing_window: int = SMOOTHING_WINDOW) -> EpochwiseReport:
+                       smoothing_window: int = SMOOTHING_WINDOW, n_test: int | None = None,
+                       alpha: float = ALPHA) -> EpochwiseReport:
     """Finds the test-error peak in training time and decides whether it is epoch-wise double descent.
 
     Rules, on the seed-mean test error over eval steps (non-finite entries dropped), smoothed by a running median
@@ -71,8 +77,11 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
       * peak: among the steps after the initial descent (after the error first falls `min_rise` below its
         value at the first step), the one with the largest positive prominence min(error - lowest error at an
         earlier step, error - lowest error at a later step); a curve that only falls (or only rises) has none.
-      * epoch-wise double descent: both rises of the peak (above `first_min` and above `later_min`) exceed
-        noise = max(min_rise, 2 * sqrt(stderr_peak**2 + stderr_min**2)), as in `ddjax.analysis.modelwise.analyze`.
+      * epoch-wise double descent: the calibrated test of `ddjax.analysis.verdict.peak_test`, the same as the model-wise
+        verdict's: the peak's descent on the smoothed seed-mean curve is compared with the largest descent of
+        simulated peak-free curves (with the seeds' own noise, smoothed alike, over the same candidate steps);
+        it needs p <= `alpha` and both rises above `min_rise`. Each seed is one member's curve; with one seed
+        the test runs against the test set's binomial noise when `n_test` is given, else min_rise decides.
 
     Args:
       steps: shape (T,), ascending eval steps (step 0 included or not).
@@ -80,6 +89,8 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
       train_tolerance: for `interpolation_step`.
       min_rise: the smallest rise that counts; None means EPOCHWISE_MIN_RISE.
       smoothing_window: an odd number of eval steps.
+      n_test: test-set size, for the one-seed noise floor; None: none.
+      alpha: level of the test.
     """
     steps = np.asarray(steps, dtype=float)
     train, test = np.atleast_2d(np.asarray(train_error, float)), np.atleast_2d(np.asarray(test_error, float))
@@ -89,7 +100,7 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
     if smoothing_window < 1 or smoothing_window % 2 == 0:
         raise ValueError(f"smoothing_window must be an odd integer >= 1, got {smoothing_window}")
     min_rise = EPOCHWISE_MIN_RISE if min_rise is None else float(min_rise)
-    raw_mean, stderr = seed_mean_and_error(test)
+    raw_mean, _ = seed_mean_and_error(test)
     mean = running_median(raw_mean, smoothing_window)
     train_mean, _ = seed_mean_and_error(train)
     notes = []
@@ -97,19 +108,22 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
     interpolation_step = float(steps[reached[0]]) if reached.size else None
     peak = _peak(mean, min_rise)
     first = later = None
-    double_descent = False
+    double_descent, p_value, evidence = False, None, "no peak"
     if peak is None:
         notes.append("no epoch-wise peak: the test error never rises after falling")
     else:
         first = _argmin(mean, steps < steps[peak])
         later = _argmin(mean, steps > steps[peak])
         rises = [mean[peak] - mean[first], mean[peak] - mean[later]]
-        noises = [max(min_rise, 2 * float(np.hypot(stderr[peak], stderr[i]))) for i in (first, later)]
-        double_descent = bool(rises[0] > noises[0] and rises[1] > noises[1])
+        result = peak_test(test, _candidates(mean, min_rise), min_rise=min_rise, alpha=alpha,
+                           noise_floor=binomial_noise(raw_mean, n_test),
+                           smooth=lambda m: running_median(m, smoothing_window))
+        double_descent, p_value, evidence = result.significant, result.p_value, result.evidence
+        tested = "" if p_value is None else f", p = {p_value:.3g}"
         notes.append(f"{'epoch-wise double descent' if double_descent else 'no epoch-wise double descent'}: "
                      f"test error falls to {mean[first]:.4g} at step {steps[first]:g}, rises {rises[0]:.4g} to "
-                     f"{mean[peak]:.4g} at step {steps[peak]:g} (noise {noises[0]:.4g}), then falls {rises[1]:.4g} "
-                     f"to {mean[later]:.4g} at step {steps[later]:g} (noise {noises[1]:.4g})")
+                     f"{mean[peak]:.4g} at step {steps[peak]:g}, then falls {rises[1]:.4g} to {mean[later]:.4g} at "
+                     f"step {steps[later]:g} (min_rise {min_rise:g}{tested}; {evidence})")
     member_peaks = []
     for row in test:
         row = running_median(row, smoothing_window)
@@ -120,27 +134,37 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
         peak=_point(steps, mean, peak), first_min=_point(steps, mean, first), later_min=_point(steps, mean, later),
         epochwise_double_descent=double_descent, interpolation_step=interpolation_step,
         member_peaks=tuple(member_peaks), final_error=float(raw_mean[finite[-1]]) if finite.size else None,
-        min_rise=min_rise, smoothing_window=smoothing_window, notes=tuple(notes))
+        min_rise=min_rise, smoothing_window=smoothing_window, notes=tuple(notes), p_value=p_value,
+        evidence=evidence)
 
 
 def running_median(y: np.ndarray, window: int) -> np.ndarray:
-    """Median of each point and its (window - 1) / 2 neighbours on each side, over the finite ones; the ends are
-    kept (a shorter symmetric window there would be the point itself)."""
+    """Median of each point and its (window - 1) / 2 neighbours on each side, over the finite ones, along the
+    last axis; the ends are kept (a shorter symmetric window there would be the point itself), and so are
+    non-finite points."""
     y = np.asarray(y, dtype=float)
     half = window // 2
+    if half == 0 or y.shape[-1] < window:
+        return y.copy()
+    around = np.lib.stride_tricks.sliding_window_view(y, window, axis=-1)  # [..., T - 2 half, window]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # All-NaN windows: their centre is NaN and kept.
+        medians = np.nanmedian(around, axis=-1)
     out = y.copy()
-    for i in range(half, y.size - half):
-        around = y[i - half:i + half + 1]
-        if np.isfinite(y[i]):
-            out[i] = np.median(around[np.isfinite(around)])
+    inner = out[..., half:y.shape[-1] - half]
+    out[..., half:y.shape[-1] - half] = np.where(np.isfinite(inner), medians, inner)
     return out
 
 
-def _peak(y: np.ndarray, min_rise: float) -> int | None:
+def _candidates(y: np.ndarray, min_rise: float) -> np.ndarray:
+    """The steps after the initial descent (after y first falls min_rise below its first value): wobbles before
+    it are no peak."""
     fallen = np.flatnonzero(y <= y[0] - min_rise) if np.isfinite(y[0]) else np.flatnonzero(np.isfinite(y))
-    if not fallen.size:
-        return None
-    descent = np.where(np.arange(y.size) > fallen[0], prominence(y), -np.inf)  # Wobbles before it are no peak.
+    return np.arange(y.size) > (fallen[0] if fallen.size else y.size)
+
+
+def _peak(y: np.ndarray, min_rise: float) -> int | None:
+    descent = np.where(_candidates(y, min_rise), prominence(y), -np.inf)
     return int(np.argmax(descent)) if descent.max() > 0 else None
 
 

@@ -23,12 +23,13 @@ X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")
 
 
 class Slice(NamedTuple):
-    """One curve: fixed values of the other axes, x ascending, errors of shape (seeds, K)."""
+    """One curve: fixed values of the other axes, x ascending, errors (and the train loss) of shape (seeds, K)."""
 
     fixed: dict[str, float]
     x: np.ndarray
     train_error: np.ndarray
     test_error: np.ndarray
+    train_loss: np.ndarray | None = None
 
 
 def x_axis(config: Config) -> str:
@@ -61,10 +62,23 @@ def gather(curve: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def slices(result: SweepResult, config: Config, *, step_index: int = -1) -> list[Slice]:
-    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes."""
+    """The sweep's final (or `step_index`) errors cut into one (seeds, K) curve per slice of the other axes.
+
+    The train loss comes along for closed-form read-outs (method="min_norm"): there the squared loss itself
+    reaches zero, and its threshold is the one the theory means (`loss_threshold` in `ddjax.analysis.analyze`).
+    """
+    loss = result.curves.get("train_loss") if config.method == "min_norm" else None
     return [Slice(fixed, xs, gather(result.curves["train_error"][:, step_index], index),
-                  gather(result.curves["test_error"][:, step_index], index))
+                  gather(result.curves["test_error"][:, step_index], index),
+                  None if loss is None else gather(loss[:, step_index], index))
             for fixed, xs, index in member_grid(result, config)]
+
+
+def n_test_examples(config: Config) -> int | None:
+    """Size of the test split whose classification error the curves hold; None for Gaussian regression, whose
+    test error is an exact risk (no test sample, no binomial noise)."""
+    n_test = dataset_info(config.dataset).n_test
+    return None if n_test is None else n_test(config)
 
 
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
@@ -81,7 +95,8 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
     """
     cuts = slices(result, config)
     reports = [analyze(s.x, s.train_error, s.test_error, train_tolerance=config.train_tolerance,
-                       samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap) for s in cuts]
+                       samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap,
+                       train_loss=s.train_loss, n_test=n_test_examples(config)) for s in cuts]
     diverged = diverged_members(result)
     body = {
         **reports[0].to_dict(),
@@ -109,7 +124,7 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
             {"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]},
              **epochwise_analysis(result.eval_steps, gather(result.curves["train_error"], index[:, k]),
                                   gather(result.curves["test_error"], index[:, k]),
-                                  train_tolerance=config.train_tolerance).to_dict()}
+                                  train_tolerance=config.train_tolerance, n_test=n_test_examples(config)).to_dict()}
             for fixed, xs, index in grid for k in range(xs.size)]
         per_epoch = steps_per_epoch(config)
         if per_epoch is not None:  # Sampled by epoch: the time axis also reads in epochs.
@@ -151,15 +166,15 @@ def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:
 
 def more_data_hurts(report: DoubleDescentReport) -> dict[str, Any] | None:
     """Where the test error of a sample-wise sweep rises with more data: from the lowest error left of the peak
-    (the over-parameterized side) up to the peak; `significant` when the rise (the bootstrap's lower bound, if
-    there is one) exceeds the report's min_rise."""
+    (the over-parameterized side) up to the peak; `significant`, `p_value` and `evidence` are those of the
+    report's calibrated rise test (`rise_test`: the same test as the double-descent verdict, one-sided)."""
     peak, before = report.test_error_peak, report.over_min
     if peak is None or before is None or peak["error"] <= before["error"]:
         return None
-    rise = peak["error"] - before["error"]
-    bootstrap_rise = (report.bootstrap or {}).get("rise_over")
-    lower = bootstrap_rise["low"] if bootstrap_rise else rise
-    return {"from": before["x"], "to": peak["x"], "rise": rise, "significant": bool(lower > report.min_rise)}
+    test = report.rise_test or {}
+    return {"from": before["x"], "to": peak["x"], "rise": peak["error"] - before["error"],
+            "significant": bool(test.get("significant", False)), "p_value": test.get("p_value"),
+            "evidence": test.get("evidence", "not tested")}
 
 
 def _plain(value: Any) -> Any:

@@ -24,6 +24,8 @@ class DatasetInfo(NamedTuple):
     load: Callable[[Config], Dataset] | None
     # config -> size of the training split members draw n_train from; None: any n_train is available.
     n_train_available: Callable[[Config], int] | None
+    # config -> size of the test split (the binomial noise of a test error); None: no test sample (an exact risk).
+    n_test: Callable[[Config], int] | None = None
     # config -> what that split is, for error messages.
     describe_split: Callable[[Config], str] = lambda c: f"the training split of n_samples={c.n_samples}"
     models: tuple[str, ...] | None = None  # The only model families it allows; None: any.
@@ -35,23 +37,27 @@ class DatasetInfo(NamedTuple):
     images: bool = False  # Inputs are uint8 NHWC images: `augment` applies (`ddjax.data.augment`).
 
 
-def _generated_split(n_generated: Callable[[int], int]) -> Callable[[Config], int]:
-    return lambda c: int(n_generated(c.n_samples) * c.train_fraction)
+def _generated(n_generated: Callable[[int], int], load: Callable[[Config], Dataset]) -> DatasetInfo:
+    """A data set of n_generated(n_samples) samples split by train_fraction into training and test samples."""
+    def n_train(c):
+        return int(n_generated(c.n_samples) * c.train_fraction)
+
+    return DatasetInfo(load, n_train, n_test=lambda c: n_generated(c.n_samples) - n_train(c))
 
 
 def _image_set(name: str) -> DatasetInfo:
     # IMAGE_SETS is read at call time, so a test may swap in a tiny set of the same name.
     return DatasetInfo(lambda c: load_image_dataset(name), lambda c: IMAGE_SETS[name].n_train,
-                       describe_split=lambda c: f"the {name} training set", from_files=True, images=True)
+                       n_test=lambda c: IMAGE_SETS[name].n_test, describe_split=lambda c: f"the {name} training set", from_files=True, images=True)
 
 
 DATASETS: dict[str, DatasetInfo] = {
     # MNIST-1D makes n_samples // 10 samples of each of its 10 classes.
-    "mnist1d": DatasetInfo(lambda c: make_mnist1d(c.n_samples, c.train_fraction, c.data_seed),
-                           _generated_split(lambda n_samples: n_samples // 10 * 10)),
-    "gaussian": DatasetInfo(lambda c: make_gaussian(c.n_samples, c.train_fraction, c.input_dim, c.n_classes,
-                                                    c.teacher_noise, c.data_seed),
-                            _generated_split(lambda n_samples: n_samples)),
+    "mnist1d": _generated(lambda n_samples: n_samples // 10 * 10,
+                          lambda c: make_mnist1d(c.n_samples, c.train_fraction, c.data_seed)),
+    "gaussian": _generated(lambda n_samples: n_samples,
+                           lambda c: make_gaussian(c.n_samples, c.train_fraction, c.input_dim, c.n_classes,
+                                                   c.teacher_noise, c.data_seed)),
     "gaussian_regression": DatasetInfo(None, None, models=("linear",), methods=("min_norm",),
                                        no_label_noise="its noise is noise_var", theory=True),
     # Images from their original files (`ddjax.data.image_sets`), uint8 NHWC; n_samples and train_fraction do

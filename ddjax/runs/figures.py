@@ -22,7 +22,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     """Writes a PNG of train and test error against x on a log x-axis.
 
     Each curve is its seed mean (line with markers) and, with >= 2 seeds, a band from the lowest to the
-    highest seed. A report adds a dashed line at the interpolation threshold, a star at the test-error peak
+    highest seed. A report adds a dashed line at the interpolation threshold (a dotted one where the train error reaches
+    zero when the threshold is the train loss's and the two differ), a star at the test-error peak
     and a light shading over the over-parameterized regime, and, if it has a bootstrap, error bars on the peak
     (location and height) and a gray band over the threshold's interval. Non-finite entries (diverged members)
     are left out of means and bands.
@@ -51,7 +52,9 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     if report is not None:
         _mark_report(ax, report)
         if title is None:
-            title = f"double descent: {'yes' if report.double_descent else 'no'} ({report.n_seeds} seeds)"
+            tested = "one seed, not tested against seed noise" if report.n_seeds == 1 else f"{report.n_seeds} seeds"
+            p = "" if report.p_value is None or report.n_seeds == 1 else f", p = {report.p_value:.2g}"
+            title = f"double descent: {'yes' if report.double_descent else 'no'} ({tested}{p})"
     ax.set_xscale("log")
     # Explicit limits keep the axis valid when a curve is all NaN or has a single point.
     ax.set_xlim(x[0] / 1.25, x[-1] * 1.25)
@@ -89,8 +92,13 @@ def _mark_report(ax: Axes, report: DoubleDescentReport) -> None:
     if regime is not None:
         ax.axvspan(regime["start"], regime["end"], color="tab:green", alpha=0.08, label="over-parameterized")
     if report.interpolation_threshold is not None:
+        basis = " (train loss 0)" if report.threshold_basis == "train_loss" else ""
         ax.axvline(report.interpolation_threshold, color="gray", linestyle="--", linewidth=1,
-                   label=f"interpolation threshold ({report.interpolation_threshold:g})")
+                   label=f"interpolation threshold{basis} ({report.interpolation_threshold:g})")
+    if report.threshold_basis == "train_loss" and report.error_threshold not in (None, report.interpolation_threshold):
+        # The regimes use the loss-based threshold; the error-based one is marked too, so the two can be told apart.
+        ax.axvline(report.error_threshold, color="gray", linestyle=":", linewidth=1,
+                   label=f"train error 0 ({report.error_threshold:g})")
     peak = report.test_error_peak
     if peak is not None:
         ax.plot([peak["x"]], [peak["error"]], marker="*", markersize=14, color="tab:red", linestyle="none",

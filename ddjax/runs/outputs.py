@@ -143,12 +143,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             if peak:  # Sampled by epoch: the entry gives the epoch too.
                 when = f"epoch {peak['epoch']:g}" if "epoch" in peak else f"step {peak['step']:g}"
                 where = f"peak at {when} (error {peak['error']:.3f})"
-            lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}")
+            lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}"
+                         f"{_p(entry.get('p_value'))}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]
         lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "
                      + (f"n {hurts['from']:g} -> {hurts['to']:g} (+{hurts['rise']:.3f}, significant: "
-                        f"{hurts['significant']})" if hurts else "no"))
+                        f"{hurts['significant']}{_p(hurts.get('p_value'))})" if hurts else "no"))
     for entry in report.get("theory", []):
         lines.append(f"theory {_fixed(entry['fixed'])}: max relative deviation {entry['max_relative_deviation']:.3g}"
                      f" outside g in {entry['excluded_band']} (matches within {entry['tolerance']:g}: "
@@ -158,6 +159,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"weight norm {_fixed(entry['fixed'])}: peaks at {entry['peak']['x']:g} "
                          f"({entry['peak']['norm']:.4g})")
     return lines
+
+
+def _p(p_value: float | None) -> str:
+    return "" if p_value is None else f", p = {p_value:.3g}"
 
 
 def _fixed(fixed: dict[str, Any]) -> str:
