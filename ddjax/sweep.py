@@ -87,7 +87,7 @@ def _unstack(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda a: a[i], tree)
 
 
-SCHEMES = ("auto", "packed", "grouped", "padded")
+SCHEMES = ("auto", "packed", "blockpacked", "grouped", "padded")
 
 
 def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", progress: bool = False,
@@ -103,8 +103,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         defaults to `config.mode`.
       scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
         wide layer, see `ddjax.packed`), "grouped" (members padded to the widest of a few width groups),
-        "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
-        model allows it, else "grouped": the benchmark measured both.
+        "padded" (every member padded to the widest one, the naive reference), "blockpacked" (MLPs of any depth:
+        width buckets of block-diagonal hidden layers, see `ddjax.blockpacked`). "auto" takes "packed" where the
+        model allows it, "blockpacked" for deeper MLPs, else "grouped": the benchmark measured them.
       progress: show a progress bar with ETA over chunks of steps.
       on_chunk: called as on_chunk(next_step, state) after every chunk (vmap mode) or every member (serial mode,
         where the "step" counts finished members and the state holds every member's curves), e.g. to checkpoint.
@@ -124,6 +125,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
         scheme = "packed" if config.model in PACKABLE_MODELS and config.depth == 1 else "grouped"
+        scheme = "blockpacked" if scheme == "grouped" and config.model == "mlp" else scheme
+    if scheme == "blockpacked" and config.model != "mlp":
+        raise ValueError(f"scheme 'blockpacked' needs an MLP, not {config.model}")
     if scheme == "packed" and not (config.model in PACKABLE_MODELS and config.depth == 1):
         raise ValueError(f"scheme 'packed' needs a one-hidden-layer model, not {config.model} of depth {config.depth}")
     dataset = load_dataset(config)
@@ -146,6 +150,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
             outcome = _run_serial(*setup, make_bar, options)
         elif scheme == "packed":
             outcome = _run_packed(*setup, make_bar, options)
+        elif scheme == "blockpacked":
+            outcome = _run_blockpacked(*setup, make_bar, options)
         else:
             outcome = _run_grouped(*setup, make_bar, options, max_groups=1 if scheme == "padded" else 8)
     finally:
@@ -288,6 +294,23 @@ def _run_packed(config, dataset, data, spec, coords, make_bar, options):
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
     return dict(curves=curves, diverged_step=diverged, group_widths=(setup.model.layout.n_units,),
                 n_compiles=program.trace_count(), padding_efficiency=setup.model.efficiency, **_timing(outcome))
+
+
+# --- block-packed layout (deeper MLPs, ddjax.blockpacked) ---
+def _run_blockpacked(config, dataset, data, spec, coords, make_bar, options):
+    from ddjax import blockpacked
+
+    n_parts = sharding.parts_per_stream(len(set(_batch_stream_keys(coords))), len(options.devices or ()))
+    setup = blockpacked.block_setup(config, dataset, spec, coords, n_parts)
+    program = blockpacked.block_program(setup)
+    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
+                               options, (blockpacked.initial_states(setup.model, setup.params, setup.streams),))
+    state = outcome.states[0]
+    curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
+    diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
+    return dict(curves=curves, diverged_step=diverged, group_widths=tuple(b.size for b in setup.model.layout.buckets),
+                n_compiles=program.trace_count(), padding_efficiency=setup.model.efficiency, **_timing(outcome))
+# --- end block-packed ---
 
 
 def _timing(outcome) -> dict[str, Any]:
