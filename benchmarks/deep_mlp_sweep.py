@@ -97,8 +97,8 @@ def time_torch(overrides: list[str]) -> dict | None:
                     test_error = float((model(x_test).argmax(1) != y_test).float().mean())
                     float((model(x).argmax(1) != y).float().mean())
         errors.append(test_error)
-    return {"total_s": time.perf_counter() - start, "final_test_error": errors, "torch_threads": torch.get_num_threads(),
-            "torch_version": torch.__version__}
+    return {"total_s": time.perf_counter() - start, "final_test_error": errors,
+            "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:

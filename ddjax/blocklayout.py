@@ -96,7 +96,32 @@ def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: i
     return [order[i:j] for i, j in reversed(bounds)]
 
 
-def part_layouts(widths: np.ndarray, buckets: list[np.ndarray], n_parts: int) -> tuple[list[np.ndarray], tuple[BlockLayout, ...]]:
+MAX_PART_OVERHEAD = 1.1  # Cut into parts only while that executes at most 10% more (see `worthwhile_parts`).
+
+
+def planned_cost(widths: np.ndarray, n_parts: int, **shape) -> float:
+    """Executed multiply-accumulates per example of the planned buckets dealt over `n_parts` parts."""
+    buckets = plan_buckets(widths, n_parts=n_parts, **shape)
+    widths = np.asarray(widths)
+    return float(sum(math.ceil(len(b) / n_parts) * n_parts * member_cost(int(widths[b].max()), **shape)
+                     for b in buckets))
+
+
+def worthwhile_parts(widths: np.ndarray, n_parts: int, **shape) -> int:
+    """`n_parts`, or 1 where dealing buckets over the parts would execute over `MAX_PART_OVERHEAD` times more.
+
+    Parts must hold equal shapes, so a bucket's members are paired across parts and the smaller of a pair is
+    padded to the larger: on geometric widths (ratio 1.5) that executes about 1.3x the work of one part, more
+    than 2 CPU devices gained over one device's threads in our (loaded) measurements.
+    """
+    if n_parts == 1:
+        return 1
+    overhead = planned_cost(widths, n_parts, **shape) / planned_cost(widths, 1, **shape)
+    return n_parts if overhead <= MAX_PART_OVERHEAD else 1
+
+
+def part_layouts(widths: np.ndarray, buckets: list[np.ndarray],
+                 n_parts: int) -> tuple[list[np.ndarray], tuple[BlockLayout, ...]]:
     """Deals each bucket's members over `n_parts` parts of equal shapes.
 
     Returns each part's member indices in layout order (-1 for an extra member of width 0) and its layout. A

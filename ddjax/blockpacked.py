@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.blocklayout import BlockLayout, pack_params, part_layouts, plan_buckets
+from ddjax.blocklayout import BlockLayout, member_cost, pack_params, part_layouts, plan_buckets, worthwhile_parts
 from ddjax.data import member_labels
 from ddjax.packed import PackedData, PackedState, _base_optimizer, stream_record
 from ddjax.train import CURVES, build_program, example_losses, training_batch
@@ -40,6 +40,7 @@ class BlockModel(NamedTuple):
 
     layouts: tuple[BlockLayout, ...]
     spec: Any  # ddjax.train.TrainSpec
+    depth: int  # Hidden layers.
 
     @property
     def layout(self) -> BlockLayout:
@@ -48,8 +49,12 @@ class BlockModel(NamedTuple):
 
     @property
     def efficiency(self) -> float:
-        """Real hidden units / executed hidden units, over all parts."""
-        return float(sum(lay.unit_mask.sum() for lay in self.layouts) / sum(lay.n_units for lay in self.layouts))
+        """Useful / executed multiply-accumulates per example, over all parts (like the grouped layout's: a
+        hidden-to-hidden block's padding costs quadratically, so this is below the fraction of real units)."""
+        shape = (self.depth, self.spec.input_dim, self.spec.n_classes)
+        useful = sum(member_cost(int(w), *shape) for part in self.layouts for w in part.widths if w > 0)
+        executed = len(self.layouts) * sum(b.count * member_cost(b.size, *shape) for b in self.layout.buckets)
+        return useful / executed
 
     def unit_mask(self, part: jax.Array) -> jax.Array:
         """[units] mask of the stream holding `part`: a constant with a single layout, else picked by `part`."""
@@ -154,6 +159,15 @@ class BlockSetup(NamedTuple):
     slot_of: np.ndarray  # [member] member index within its stream.
 
 
+def useful_parts(config, spec, coords: dict[str, np.ndarray], n_parts: int) -> int:
+    """How many parts `block_setup` should cut each stream into, given `n_parts` wanted to fill the devices:
+    fewer where parts would execute much more padding (`ddjax.blocklayout.worthwhile_parts`)."""
+    slots = dict.fromkeys(zip(*(coords[axis].tolist() for axis in ("width", "label_noise", "learning_rate"))))
+    widths = np.array([w for w, _, _ in slots])
+    return worthwhile_parts(widths, min(n_parts, len(widths)), depth=config.depth, input_dim=spec.input_dim,
+                            n_classes=spec.n_classes)
+
+
 def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: int = 1) -> BlockSetup:
     """Lays out a cartesian MLP sweep: every batch stream (seed, n_train) holds the same members, bucketed by
     width (`ddjax.blocklayout.plan_buckets`) and dealt over `n_parts` parts, one stream per batch stream and part."""
@@ -189,7 +203,7 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
                           learning_rate=jnp.asarray(np.array(member_rates), jnp.float32),
                           part=jnp.asarray(np.arange(n_streams) % n_parts, jnp.int32))
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *params)
-    return BlockSetup(BlockModel(layouts, spec), stacked, streams, stream_of, position[slot_index])
+    return BlockSetup(BlockModel(layouts, spec, config.depth), stacked, streams, stream_of, position[slot_index])
 
 
 def block_program(setup: BlockSetup):

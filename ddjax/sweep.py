@@ -301,6 +301,7 @@ def _run_blockpacked(config, dataset, data, spec, coords, make_bar, options):
     from ddjax import blockpacked
 
     n_parts = sharding.parts_per_stream(len(set(_batch_stream_keys(coords))), len(options.devices or ()))
+    n_parts = blockpacked.useful_parts(config, spec, coords, n_parts)
     setup = blockpacked.block_setup(config, dataset, spec, coords, n_parts)
     program = blockpacked.block_program(setup)
     outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,

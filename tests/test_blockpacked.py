@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.blocklayout import pack_params, part_layouts, plan_buckets, unpack_member
+from ddjax.blocklayout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
 from ddjax.blockpacked import block_program, block_setup, initial_states
 from ddjax.config import replace
 from ddjax.data import load_dataset
@@ -153,3 +153,11 @@ def test_resumed_block_packed_sweep_gives_the_same_curves(tiny_config):
     assert 0 < step < config.steps
     for name in CURVES:
         np.testing.assert_array_equal(resumed.curves[name], whole.curves[name])
+
+
+def test_parts_are_cut_only_where_they_add_little_padding():
+    shape = dict(depth=2, input_dim=40, n_classes=10)
+    geometric = np.array([1, 2, 3, 4, 5, 7, 11, 16, 24, 35, 53, 78, 116, 172, 256])
+    assert worthwhile_parts(geometric, 2, **shape) == 1  # Pairing 256 with 172 would execute 1.27x.
+    assert worthwhile_parts(np.repeat(geometric, 2), 2, **shape) == 2  # Each width twice: equal pairs.
+    assert worthwhile_parts(geometric, 1, **shape) == 1
