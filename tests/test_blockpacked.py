@@ -7,6 +7,7 @@ import pytest
 
 from ddjax.blocklayout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
 from ddjax.blockpacked import block_program, block_setup, initial_states
+from ddjax.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.config import replace
 from ddjax.data import load_dataset
 from ddjax.packed import packed_data
@@ -139,18 +140,19 @@ def test_diverging_member_is_isolated_in_its_block(tiny_config):
         np.testing.assert_array_equal(mixed.curves[name][calm], alone.curves[name])
 
 
-def test_resumed_block_packed_sweep_gives_the_same_curves(tiny_config):
-    config = replace(tiny_config, depth=2, learning_rate=(3e-3,))
+def test_resumed_block_packed_sweep_gives_the_same_curves(tiny_config, tmp_path):
+    config = replace(tiny_config, depth=3, learning_rate=(3e-3,))
     saved = []
 
     def on_chunk(step, states):
-        if not saved:
-            saved.append((step, jax.tree.map(np.asarray, states)))
+        if not saved:  # The first checkpoint, through the checkpoint file as a run folder's would go.
+            save_checkpoint(tmp_path, step, states, config={})
+            saved.append(step)
 
     whole = run_sweep(config, on_chunk=on_chunk)
-    step, states = saved[0]
-    resumed = run_sweep(config, restore=lambda template: states, start_step=step)
-    assert 0 < step < config.steps
+    checkpoint = load_checkpoint(tmp_path)
+    resumed = run_sweep(config, restore=lambda template: restore_state(checkpoint, template), start_step=saved[0])
+    assert 0 < saved[0] < config.steps
     for name in CURVES:
         np.testing.assert_array_equal(resumed.curves[name], whole.curves[name])
 
