@@ -25,6 +25,9 @@ from ddjax.packed import PackedData, PackedState, _base_optimizer, stream_record
 from ddjax.train import CURVES, build_program, example_losses, training_batch
 
 
+EXAMPLES_PER_PASS = 256
+
+
 class BlockStream(NamedTuple):
     """What the members of one stream share or hold per member (stacked over streams by vmap)."""
 
@@ -68,7 +71,21 @@ class BlockModel(NamedTuple):
                 for b in self.layout.buckets]
 
     def logits(self, params: dict, x: jax.Array, part: jax.Array) -> jax.Array:
-        """Logits of every member of a stream for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
+        """Logits of every member of a stream for a batch x [B, D + 1] (bias input last): shape [K, C, B].
+
+        A batch of more than `EXAMPLES_PER_PASS` examples (an evaluation of the whole data set) goes through in
+        consecutive chunks of that many: `[units, chunk]` activations stay in cache, where those of thousands of
+        examples did not (measured about 2x faster on the 2-core CPU, 5000 examples at depth 2).
+        """
+        n = x.shape[0]
+        if n <= EXAMPLES_PER_PASS:
+            return self._logits(params, x, part)
+        chunks = -(-n // EXAMPLES_PER_PASS)
+        x = jnp.pad(x, ((0, chunks * EXAMPLES_PER_PASS - n), (0, 0))).reshape(chunks, EXAMPLES_PER_PASS, -1)
+        out = jax.lax.map(lambda chunk: self._logits(params, chunk, part), x)  # [chunks, K, C, chunk]
+        return jnp.moveaxis(out, 0, 2).reshape(*out.shape[1:3], -1)[:, :, :n]
+
+    def _logits(self, params: dict, x: jax.Array, part: jax.Array) -> jax.Array:
         mask = self.unit_mask(part)[:, None]
         # Mask after each activation so padded units get exactly zero gradient.
         h = jax.nn.relu(jnp.einsum("ud,bd->ub", params["first"], x)) * mask

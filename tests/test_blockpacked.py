@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ddjax.blocklayout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
+from ddjax import blockpacked
 from ddjax.blockpacked import block_program, block_setup, initial_states
 from ddjax.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.config import replace
@@ -163,3 +164,16 @@ def test_parts_are_cut_only_where_they_add_little_padding():
     assert worthwhile_parts(geometric, 2, **shape) == 1  # Pairing 256 with 172 would execute 1.27x.
     assert worthwhile_parts(np.repeat(geometric, 2), 2, **shape) == 2  # Each width twice: equal pairs.
     assert worthwhile_parts(geometric, 1, **shape) == 1
+
+
+def test_large_batches_go_through_in_chunks_with_the_same_logits(tiny_config, monkeypatch):
+    config = replace(tiny_config, width=(2, 5, 9), seed=(0,), depth=2)
+    _, data, _, _, setup = _setup(config)
+    params = jax.tree.map(lambda a: jnp.asarray(a[0]), setup.params)
+    x = packed_data(data).x_eval  # 280 rows: with chunks of 64, the fifth is padded.
+    monkeypatch.setattr(blockpacked, "EXAMPLES_PER_PASS", 1000)
+    whole = setup.model.logits(params, x, setup.streams.part[0])
+    monkeypatch.setattr(blockpacked, "EXAMPLES_PER_PASS", 64)
+    chunked = setup.model.logits(params, x, setup.streams.part[0])
+    assert chunked.shape == whole.shape == (3, 3, 280)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
