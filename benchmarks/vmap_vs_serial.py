@@ -2,6 +2,7 @@
 
     python benchmarks/vmap_vs_serial.py            # full: 15 widths 1..256, 2000 steps, 3 repeats (minutes)
     python benchmarks/vmap_vs_serial.py --quick    # seconds: fewer steps, one repeat
+    python benchmarks/vmap_vs_serial.py --depth 2  # the same grid with 2 hidden layers (block-packed layout)
 
 Ways: ddjax's default vmap path (scheme "auto"), ddjax serial mode (one member at a time, one compile per
 distinct width), the grouped and the naive padded vmap schemes, and PyTorch eager serial training of the same
@@ -38,9 +39,9 @@ from ddjax.training.sharding import split_cpu  # noqa: E402
 WAYS = ("ddjax vmap", "ddjax serial", "grouped vmap", "padded vmap", "torch serial")
 
 
-def sweep_config(n_widths: int, n_seeds: int, steps: int) -> Config:
-    """The benchmark sweep: an MLP on MNIST-1D, geometric widths 1..256, Adam, batch 128."""
-    return replace(Config(), dataset="mnist1d", n_samples=5000, n_train=(4000,), label_noise=(0.15,),
+def sweep_config(n_widths: int, n_seeds: int, steps: int, depth: int = 1) -> Config:
+    """The benchmark sweep: an MLP of `depth` hidden layers on MNIST-1D, geometric widths 1..256, Adam, batch 128."""
+    return replace(Config(), dataset="mnist1d", n_samples=5000, n_train=(4000,), label_noise=(0.15,), depth=depth,
                    width=geometric_widths(1, 256, n_widths) if n_widths > 1 else (256,),
                    seed=tuple(range(n_seeds)), steps=steps, batch_size=128, learning_rate=(1e-3,), n_evals=20,
                    n_chunks=4)
@@ -48,7 +49,7 @@ def sweep_config(n_widths: int, n_seeds: int, steps: int) -> Config:
 
 def useful_gflop(config: Config, n_test: int) -> float:
     """FLOPs the members need: 3 forward-sized passes per training example, 1 per evaluated example."""
-    macs = sum(forward_macs("mlp", w, 40, 10) for w in config.width) * len(config.seed)
+    macs = sum(forward_macs("mlp", w, 40, 10, config.depth) for w in config.width) * len(config.seed)
     n_evals = len(np.unique(np.round(np.geomspace(1, config.steps, config.n_evals)))) + 1
     train = 3 * config.steps * config.batch_size
     evaluate = n_evals * (config.n_train[0] + n_test)
@@ -59,7 +60,7 @@ def time_ddjax(config: Config, mode: str, scheme: str) -> dict:
     start = time.perf_counter()
     result = run_sweep(config, mode=mode, scheme=scheme)
     total = time.perf_counter() - start
-    return {"compile_s": result.compile_seconds, "run_s": result.run_seconds, "total_s": total,
+    return {"scheme": result.scheme, "compile_s": result.compile_seconds, "run_s": result.run_seconds, "total_s": total,
             "efficiency": result.padding_efficiency, "n_compiles": result.n_compiles, "n_devices": result.n_devices,
             "test_error": float(np.nanmean(result.final("test_error")))}
 
@@ -81,7 +82,10 @@ def time_torch(config: Config) -> dict | None:
     for seed in config.seed:
         for width in config.width:
             torch.manual_seed(seed)
-            model = torch.nn.Sequential(torch.nn.Linear(40, width), torch.nn.ReLU(), torch.nn.Linear(width, 10))
+            layers = [torch.nn.Linear(40, width), torch.nn.ReLU()]
+            for _ in range(config.depth - 1):
+                layers += [torch.nn.Linear(width, width), torch.nn.ReLU()]
+            model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
             model.to(device)
             optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate[0])
             for step in range(1, config.steps + 1):
@@ -98,7 +102,7 @@ def time_torch(config: Config) -> dict | None:
     if device == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - start
-    return {"compile_s": 0.0, "run_s": total, "total_s": total, "efficiency": 1.0, "n_compiles": 0,
+    return {"scheme": "torch", "compile_s": 0.0, "run_s": total, "total_s": total, "efficiency": 1.0, "n_compiles": 0,
             "test_error": float(np.mean(errors))}
 
 
@@ -111,7 +115,7 @@ def measure(way: str, config: Config) -> dict | None:
 
 
 def median_of(runs: list[dict]) -> dict:
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return {k: runs[0][k] if isinstance(runs[0][k], str) else statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def matmul_peak_gflops() -> float:
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long version: 200 steps, one repeat")
     parser.add_argument("--steps", type=int, help="training steps of the main table (default 2000)")
+    parser.add_argument("--depth", type=positive_int, default=1, help="hidden layers of the MLP (default 1)")
     parser.add_argument("--repeats", type=int, help="repeats per way (default 3, quick 1)")
     parser.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated subset of: {', '.join(WAYS)}")
     parser.add_argument("--members", default="1,4,16,64", help="member counts of the scaling measurement")
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {info['device']} ({info['backend']}, {info['cpu_count']} CPUs: {info['cpu']}), jax {info['jax_version']}")
     print(f"# float32 matmul peak measured here: {peaks[0]:.1f} GFLOP/s (measured again after the sweeps)")
 
-    config = sweep_config(15, 1, steps)
+    config = sweep_config(15, 1, steps, args.depth)
     n_test = len(load_dataset(config).y_test)
     useful = useful_gflop(config, n_test)
     rows = {}
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(peaks)
     print(f"# float32 matmul peak: {peaks[0]:.1f} before, {peaks[1]:.1f} after the sweeps; using {peak:.1f} GFLOP/s")
     serial_total = rows.get("ddjax serial", {}).get("total_s")
-    header = ("way", "members", "devices", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP",
+    header = ("way", "scheme", "members", "devices", "steps", "compile s", "run s", "total s", "useful GFLOP", "exec GFLOP",
               "pad eff", "GFLOP/s", "of peak", "vs serial")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for way, row in rows.items():
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         row.update(useful_gflop=useful, executed_gflop=executed, achieved_gflops=executed / row["run_s"],
                    fraction_of_peak=executed / row["run_s"] / peak,
                    speedup_vs_serial=serial_total / row["total_s"] if serial_total else None)
-        print(f"| {way} | {len(config.width)} | {row.get('n_devices', '-')} | {steps} | {row['compile_s']:.2f} | "
+        print(f"| {way} | {row['scheme']} | {len(config.width)} | {row.get('n_devices', '-')} | {steps} | {row['compile_s']:.2f} | "
               f"{row['run_s']:.2f} | {row['total_s']:.2f} | {useful:.1f} | {executed:.1f} | {row['efficiency']:.2f} | "
               f"{row['achieved_gflops']:.1f} | {row['fraction_of_peak']:.1%} | "
               f"{row['speedup_vs_serial'] or float('nan'):.1f}x |")
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     scaling = {way: {} for way in rows}
     for members in (int(m) for m in args.members.split(",")):
         n_widths = min(members, 16)
-        sized = sweep_config(n_widths, members // n_widths, scaling_steps)
+        sized = sweep_config(n_widths, members // n_widths, scaling_steps, args.depth)
         for way in rows:
             scaling[way][members] = measure(way, sized)["total_s"]
         print(f"# {members} members, {scaling_steps} steps: "
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"machine": info, "matmul_peak_gflops": peak, "matmul_peak_measurements": peaks, "config": {"widths": list(config.width),
-               "steps": steps, "batch_size": config.batch_size, "repeats": repeats}, "rows": rows,
+               "steps": steps, "batch_size": config.batch_size, "repeats": repeats, "depth": config.depth}, "rows": rows,
                "scaling_steps": scaling_steps, "scaling_total_s": scaling}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
     _plot_scaling(out.with_suffix(".png"), scaling, info, scaling_steps)

@@ -10,10 +10,10 @@ import numpy as np
 from ddjax.config import Config, ConfigError, validate
 from ddjax.data.registry import load_dataset
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.models.registry import forward_macs, packed_form
+from ddjax.models.registry import forward_macs, model_info, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
-from ddjax.training import sharding
+from ddjax.training import blockpacked, sharding
 from ddjax.training.packed.layout import parts_per_stream
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
 from ddjax.training.packed.streams import initial_states, packed_data
@@ -25,7 +25,7 @@ def _unstack(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda a: a[i], tree)
 
 
-SCHEMES = ("auto", "packed", "grouped", "padded")
+SCHEMES = ("auto", "packed", "blockpacked", "grouped", "padded")
 
 
 def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", progress: bool = False,
@@ -42,8 +42,10 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         code); defaults to `config.mode`.
       scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
         wide layer, see `ddjax.training.packed`), "grouped" (members padded to the widest of a few width groups),
-        "padded" (every member padded to the widest one, the naive reference). "auto" takes "packed" where the
-        model allows it, else "grouped": the benchmark measured both.
+        "padded" (every member padded to the widest one, the naive reference), "blockpacked" (MLPs of any depth:
+        width buckets of block-diagonal hidden layers, see `ddjax.training.blockpacked`). "auto" takes "packed"
+        where the model allows it, "blockpacked" where it allows that (deeper MLPs), else "grouped": the benchmark
+        measured them.
       progress: show a progress bar with ETA over chunks of steps.
       on_chunk: called as on_chunk(next_step, state) after every chunk (vmap mode) or every member (serial mode,
         where the "step" counts finished members and the state holds every member's curves), e.g. to checkpoint.
@@ -60,7 +62,11 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if scheme == "auto":
-        scheme = "packed" if packed_form(config.model, config.depth) else "grouped"
+        model = model_info(config.model)
+        scheme = ("packed" if packed_form(config.model, config.depth) else
+                  "blockpacked" if model.block_packed else "grouped")
+    if scheme == "blockpacked" and not model_info(config.model).block_packed:
+        raise ValueError(f"scheme 'blockpacked' needs an MLP, not {config.model}")
     if scheme == "packed" and not packed_form(config.model, config.depth):
         raise ValueError(f"scheme 'packed' needs a one-hidden-layer model, not {config.model} of depth {config.depth}")
     dataset = load_dataset(config)
@@ -83,6 +89,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
             outcome = _run_serial(*setup, make_bar, options)
         elif scheme == "packed":
             outcome = _run_packed(*setup, make_bar, options)
+        elif scheme == "blockpacked":
+            outcome = _run_blockpacked(*setup, make_bar, options)
         else:
             outcome = _run_grouped(*setup, make_bar, options, max_groups=1 if scheme == "padded" else 8)
     finally:
@@ -164,6 +172,20 @@ def _run_packed(config, dataset, data, spec, coords, make_bar, options):
     curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
     diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
     return dict(curves=curves, diverged_step=diverged, group_widths=(setup.model.layout.n_units,),
+                n_compiles=program.trace_count(), padding_efficiency=setup.model.efficiency, **_timing(outcome))
+
+
+def _run_blockpacked(config, dataset, data, spec, coords, make_bar, options):
+    n_parts = parts_per_stream(len(set(batch_stream_keys(coords))), len(options.devices or ()))
+    n_parts = blockpacked.useful_parts(config, spec, coords, n_parts)
+    setup = blockpacked.block_setup(config, dataset, spec, coords, n_parts)
+    program = blockpacked.block_program(setup)
+    outcome = _train_resumable(program, spec, (setup.params,), (setup.streams,), packed_data(data), make_bar,
+                               options, (blockpacked.initial_states(setup.model, setup.params, setup.streams),))
+    state = outcome.states[0]
+    curves = {k: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, k in enumerate(CURVES)}
+    diverged = np.asarray(state.diverged_step)[setup.stream_of, setup.slot_of]
+    return dict(curves=curves, diverged_step=diverged, group_widths=tuple(b.size for b in setup.model.layout.buckets),
                 n_compiles=program.trace_count(), padding_efficiency=setup.model.efficiency, **_timing(outcome))
 
 

@@ -33,10 +33,11 @@ def _give_one_member_a_huge_learning_rate(monkeypatch, width, seed):
 
 
 def test_diverging_member_is_flagged_excluded_and_isolated(tiny_config, tmp_path, monkeypatch):
-    # depth=2 takes the grouped path: one vmapped group of four members, padded to width 8 (the packed path
-    # has its own isolation test in test_packed.py).
+    # The grouped path at depth 2: one vmapped group of four members, padded to width 8 (the packed and
+    # block-packed paths have their own isolation tests in test_packed.py and test_blockpacked.py).
     config = replace(tiny_config, width=(7, 8), depth=2)
-    clean = run_sweep(config)
+    monkeypatch.setattr(sweep, "run_sweep", functools.partial(run_sweep, scheme="grouped"))  # Read by run_experiment.
+    clean = run_sweep(config, scheme="grouped")
     assert clean.group_widths == (8,)
     _give_one_member_a_huge_learning_rate(monkeypatch, width=8, seed=1)
     report = run_experiment(config, tmp_path / "run")

@@ -157,3 +157,13 @@ def test_augmented_epoch_sampled_training_resumes_to_the_same_curves(image_sweep
     assert program.trace_count() == 1
     for name in whole.curves:
         np.testing.assert_array_equal(whole.curves[name], resumed.curves[name])
+
+
+def test_deeper_mlp_on_images_block_packed_equals_serial(image_sweep):
+    # The block-packed layout (auto for depth >= 2) reads the images through the same standardize, augment and
+    # bias-input path as the packed one.
+    config = replace(image_sweep[0], depth=2, augment=True, sampling="epoch", batch_size=20)
+    serial = run_sweep(config, mode="serial")
+    vmapped = run_sweep(config)
+    assert vmapped.scheme == "blockpacked" and vmapped.n_compiles == 1
+    _assert_same_curves(vmapped, serial)

@@ -65,7 +65,7 @@ def test_config_validation_reads_the_tables(monkeypatch):
 
 def test_sweep_takes_the_packing_rule_from_the_table(monkeypatch, tiny_config):
     # A copy of the MLP without a packed form trains grouped, to the same curves as the MLP made to train grouped.
-    monkeypatch.setitem(MODELS, "mlp_unpacked", MODELS["mlp"]._replace(packed=None))
+    monkeypatch.setitem(MODELS, "mlp_unpacked", MODELS["mlp"]._replace(packed=None, block_packed=False))
     config = replace(tiny_config, width=(2, 5), seed=(0,), steps=10)
     unpacked = run_sweep(replace(config, model="mlp_unpacked"))
     grouped = run_sweep(config, scheme="grouped")

@@ -51,7 +51,8 @@ def two_device_run():
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped", "blockpacked",
+                                    "blockpacked_one_stream"])
 def test_split_members_equal_serial_members(two_device_run, scheme):
     run = two_device_run[scheme]
     assert two_device_run["n_devices"] == 2 and run["n_devices"] == 2
@@ -64,28 +65,31 @@ def test_split_members_equal_serial_members(two_device_run, scheme):
     assert set(run["split"]) == set(CURVES)
 
 
-@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped", "blockpacked",
+                                    "blockpacked_one_stream"])
 def test_split_program_is_one_compile_with_no_collectives(two_device_run, scheme):
     run = two_device_run[scheme]
     assert run["n_compiled"] == 1
     assert run["collectives"] == []  # Every device trains its own members: nothing to exchange.
 
 
-@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped", "blockpacked",
+                                    "blockpacked_one_stream"])
 def test_checkpointed_state_holds_no_padding_copies(two_device_run, scheme):
     # 3 seeds: 3 packed streams (padded to 4 while training); 1 seed: its 2 parts; or width groups whose sizes
     # add up to the members.
     run = two_device_run[scheme]
     for sizes in run["on_chunk_leading"]:
-        if scheme == "packed":
+        if scheme in ("packed", "blockpacked"):
             assert sizes == [3]
-        elif scheme == "packed_one_stream":
+        elif scheme in ("packed_one_stream", "blockpacked_one_stream"):
             assert sizes == [2]
         else:
             assert sum(sizes) == run["n_members"]
 
 
-@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped"])
+@pytest.mark.parametrize("scheme", ["packed", "packed_one_stream", "grouped", "blockpacked",
+                                    "blockpacked_one_stream"])
 def test_resuming_a_split_run_from_its_checkpoint_gives_the_same_curves(two_device_run, scheme):
     run = two_device_run[scheme]
     assert run["resumed_from"] > 0 and run["resumed_equal"]

@@ -1,6 +1,6 @@
 """Run by tests/test_sharding.py in a fresh process whose CPU is split into 2 devices; prints a JSON summary.
 
-For the packed layout (3 streams; 1 stream, cut into 2 parts) and the grouped one: the sweep's curves in vmap mode
+For the packed and block-packed layouts (3 streams; 1 stream, cut into 2 parts) and the grouped one: the sweep's curves in vmap mode
 (the member axis split over both devices) and in serial mode, how many devices the sweep used, the collective ops
 in its compiled chunk, the shapes `on_chunk` received (the padding copies must not reach a checkpoint), and a run
 resumed from the first chunk.
@@ -43,7 +43,9 @@ def main() -> None:
     summary = {"n_devices": jax.device_count()}
     # One seed: a single packed stream, cut into 2 parts of its members, one per device.
     for name, scheme, overrides in (("packed", "packed", {}), ("packed_one_stream", "packed", {"seed": (0,)}),
-                                    ("grouped", "grouped", {"depth": 2})):
+                                    ("grouped", "grouped", {"depth": 2}),
+                                    ("blockpacked", "blockpacked", {"depth": 2}),
+                                    ("blockpacked_one_stream", "blockpacked", {"depth": 2, "seed": (0,)})):
         sweep = replace(config, **overrides)
         leading, saved = [], []
 

@@ -32,6 +32,8 @@ class ModelInfo(NamedTuple):
     # Multiply-accumulates of one forward pass of one example: (width, input_dim, n_classes, depth) -> int.
     forward_macs: Callable[[int, int, int, int], int]
     packed: PackedForm | None = None  # How the packed layout holds it at depth 1; None: it cannot.
+    # An MLP of any depth that the block-packed layout holds (`ddjax.training.blockpacked`).
+    block_packed: bool = False
     closed_form: bool = False  # A linear read-out with a minimum-norm least-squares solution (method="min_norm").
     datasets: tuple[str, ...] | None = None  # The data sets it applies to; None: any that has shared data.
 
@@ -45,7 +47,7 @@ def _readout_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int
 
 
 MODELS: dict[str, ModelInfo] = {
-    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False)),
+    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False), block_packed=True),
     "random_relu_features": ModelInfo(lambda depth: random_features("relu"), _readout_macs,
                                       PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True),
     "random_fourier_features": ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
