@@ -164,3 +164,17 @@ def test_a_killed_two_process_run_resumes_to_the_same_curves(runs):
     resumed, straight = _curves(killed0 / "run"), _curves(host0 / "run")
     for name in straight:
         np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+
+
+def test_a_refused_out_stops_every_process_with_one_line(tmp_path):
+    folders = [tmp_path / "host0", tmp_path / "host1"]
+    for folder in folders:
+        folder.mkdir()
+    (folders[0] / "taken").write_text("a file")  # Only process 0's disk has it: process 1 learns it from process 0.
+    processes = _start_job(folders, RUN + ["--out", "taken"])
+    for p in processes:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 2
+        assert [line for line in err.splitlines() if not line.startswith("[Gloo]")] == [
+            "error: output folder 'taken' exists and is a file; choose another --out"]
+    assert sorted(p.name for p in folders[1].iterdir()) == []
