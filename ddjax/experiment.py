@@ -110,13 +110,11 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
     loaded = []  # Process 0 reads the run folder; in a multi-host job it sends the others what they need.
     meta = hosts.from_main(lambda: _read_unfinished(path, config, loaded))
     stored = config_from_dict(meta["config"])
-    if hosts.is_main():
-        saved = loaded[0]
-    else:  # The checkpoint file's bytes, parsed here exactly as process 0 parsed the file.
-        data = hosts.share_bytes(b"")
-        saved = checkpoint.parse_checkpoint(data, str(path / CHECKPOINT_FILE)) if data else None
-    if hosts.is_main() and jax.process_count() > 1:
-        hosts.share_bytes((path / CHECKPOINT_FILE).read_bytes() if saved is not None else b"")
+    saved = loaded[0] if hosts.is_main() else None
+    if jax.process_count() > 1:  # The other hosts parse process 0's checkpoint file, sent as it is.
+        data = hosts.share_bytes((path / CHECKPOINT_FILE).read_bytes() if saved is not None else b"")
+        if not hosts.is_main():
+            saved = checkpoint.parse_checkpoint(data, str(path / CHECKPOINT_FILE)) if data else None
     return _train_in(path, stored, meta.get("experiment", "custom"), progress=progress, resumed=saved)
 
 
@@ -161,7 +159,7 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
 
     # Serial mode checkpoints after every member: its "step" counts finished members.
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
-    result = run_sweep(config, progress=progress, on_chunk=save, restore=restore,
+    result = run_sweep(config, progress=progress and hosts.is_main(), on_chunk=save, restore=restore,
                        start_step=0 if resumed is None else resumed.step)
 
     def write_outputs():
