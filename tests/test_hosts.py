@@ -8,6 +8,7 @@ count it is refused with one line.
 
 import json
 import os
+import re
 import pathlib
 import signal
 import socket
@@ -23,6 +24,7 @@ from ddjax.run import main
 from ddjax.training.hosts import Cluster, detect_cluster
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+COLLECTIVES = r"all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter"  # As in two_devices.py.
 # Packed, 2 seeds = 2 streams, each cut into 2 parts: one part per device of the 4.
 RUN = ["mlp_mnist1d:smoke", "--set", "dataset=gaussian", "--set", "n_samples=200", "--set", "input_dim=4",
        "--set", "n_classes=3", "--set", "width=2,4,9", "--set", "seed=0,1", "--set", "n_train=100",
@@ -67,13 +69,20 @@ def _env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-def _start_job(folders, args, *, entry=("-m", "ddjax.run")):
-    """The same command on two processes, process i in folders[i], joined at a fresh port of 127.0.0.1."""
+def _start_job(folders, args, *, entry=("-m", "ddjax.run"), dump_hlo=False):
+    """The same command on two processes, process i in folders[i], joined at a fresh port of 127.0.0.1;
+    `dump_hlo`: each process writes its compiled programs' HLO to folders[i]/../hlo-i."""
     port = _free_port()
-    return [subprocess.Popen([sys.executable, *entry, *args, "--cpu-devices", "2", "--coordinator",
-                              f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                             cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i, folder in enumerate(folders)]
+    processes = []
+    for i, folder in enumerate(folders):
+        env = _env()
+        if dump_hlo:
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_dump_to={folder.parent / f'hlo-{i}'}"
+        processes.append(subprocess.Popen(
+            [sys.executable, *entry, *args, "--cpu-devices", "2", "--coordinator", f"127.0.0.1:{port}",
+             "--num-processes", "2", "--process-id", str(i)],
+            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return processes
 
 
 def _finish(processes, timeout=240):
@@ -95,7 +104,7 @@ def runs(tmp_path_factory):
     hosts = [base / "host0", base / "host1", base / "killed0", base / "killed1", base / "alone"]
     for folder in hosts:
         folder.mkdir()
-    job = _start_job(hosts[:2], RUN + ["--out", "run"])
+    job = _start_job(hosts[:2], RUN + ["--out", "run"], dump_hlo=True)
     # Process 0 waits 60 s after each checkpoint (process 1 waits for it, to gather the next chunk): the job is
     # killed there, after the first.
     killed = _start_job(hosts[2:4], RUN + ["--out", "run"], entry=(str(ROOT / "tests" / "paused_run.py"), "after:60"))
@@ -144,6 +153,19 @@ def test_two_processes_give_the_curves_of_one(runs):
         np.testing.assert_array_equal(two[name], one[name], err_msg=name)
     assert np.isfinite(one["test_loss"]).all()
     assert "process 1 of 2: done" in runs["job_output"][1]
+
+
+def test_the_training_program_holds_no_collective_on_either_process(runs):
+    # Gathering states and sharing decisions use collectives, in programs of their own, outside the loop.
+    base = runs["hosts"][0].parent
+    for i in range(2):
+        chunks = sorted((base / f"hlo-{i}").glob("*jit_run_chunk*after_optimizations.txt"))
+        assert chunks, sorted(p.name for p in (base / f"hlo-{i}").iterdir())[:20]
+        for chunk in chunks:
+            assert re.findall(COLLECTIVES, chunk.read_text()) == [], chunk.name
+        gathers = [p for p in (base / f"hlo-{i}").glob("*after_optimizations.txt")
+                   if re.search(COLLECTIVES, p.read_text())]
+        assert gathers  # The check can fail: the gathers' programs are in the same dump.
 
 
 def test_another_process_count_is_refused_with_one_line_and_nothing_written(runs):
