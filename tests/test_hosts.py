@@ -59,6 +59,18 @@ def test_the_cli_refuses_a_process_id_outside_the_job(capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_job_that_cannot_be_joined_is_one_line_and_nothing_written(tmp_path):
+    # No coordinator given and none to detect on this machine: JAX's complaint, and what to give instead.
+    done = subprocess.run([sys.executable, "-m", "ddjax.run", *RUN, "--out", "run", "--distributed"], cwd=tmp_path,
+                          env={k: v for k, v in _env().items() if not k.startswith(("JAX_", "TPU_"))},
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot join the multi-host job (--distributed): ")
+    assert "--coordinator HOST:PORT" in lines[0]
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -75,8 +75,11 @@ def initialize(cluster: Cluster) -> None:
         jax.distributed.initialize(coordinator_address=cluster.coordinator_address,
                                    num_processes=cluster.num_processes, process_id=cluster.process_id)
     except (RuntimeError, ValueError, TypeError) as error:
-        reason = " ".join(str(error).split())
-        raise ConfigError(f"cannot join the multi-host job ({cluster.reason}): {reason}") from None
+        reason = " ".join(str(error).split()).rstrip(".")
+        hint = ("; give --coordinator HOST:PORT, --num-processes N and --process-id I (or JAX_COORDINATOR_ADDRESS, "
+                "JAX_NUM_PROCESSES, JAX_PROCESS_ID), or run where JAX detects the job (Cloud TPU, Slurm, Open MPI)"
+                if isinstance(error, ValueError) else "")
+        raise ConfigError(f"cannot join the multi-host job ({cluster.reason}): {reason}{hint}") from None
 
 
 def is_main() -> bool:
