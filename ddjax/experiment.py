@@ -9,11 +9,15 @@ import time
 from types import ModuleType
 from typing import Any
 
+import jax
+
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
 from ddjax.data.registry import prepare_dataset
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CHECKPOINT_FILE
+from ddjax.training import hosts
+
 DEFAULT_EXPERIMENT = "mlp_mnist1d"
 
 
@@ -62,13 +66,12 @@ def variant(config: Config, name: str, **variants: dict[str, Any]) -> Config:
 
 
 def run_meta(config: Config, name: str) -> dict[str, Any]:
-    """The contents of a run's config.json: experiment name, resolved config, versions and devices."""
-    import jax
-
+    """The contents of a run's config.json: experiment name, resolved config, versions, devices and processes."""
     import ddjax
 
     return {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
-            "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()]}
+            "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()],
+            "n_processes": jax.process_count()}
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "custom", force: bool = False,
@@ -82,11 +85,13 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     """
     validate(config)
     prepare_dataset(config)
-    run = run_folder.create(out_dir, run_meta(config, name), force=force)
+    created = []  # In a multi-host job only process 0 creates (and writes) the run folder.
+    hosts.from_main(lambda: created.append(run_folder.create(out_dir, run_meta(config, name), force=force)))
     try:
-        return _train_in(run.path, config, name, progress=progress, resumed=None)
+        return _train_in(pathlib.Path(out_dir), config, name, progress=progress, resumed=None)
     except ConfigError:
-        run_folder.discard(run)
+        for run in created:
+            run_folder.discard(run)
         raise
 
 
@@ -102,6 +107,20 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
       members already trained).
     """
     path = pathlib.Path(run_dir)
+    loaded = []  # Process 0 reads the run folder; in a multi-host job it sends the others what they need.
+    meta = hosts.from_main(lambda: _read_unfinished(path, config, loaded))
+    stored = config_from_dict(meta["config"])
+    saved = loaded[0] if hosts.is_main() else None
+    if jax.process_count() > 1:  # The other hosts parse process 0's checkpoint file, sent as it is.
+        data = hosts.share_bytes((path / CHECKPOINT_FILE).read_bytes() if saved is not None else b"")
+        if not hosts.is_main():
+            saved = checkpoint.parse_checkpoint(data, str(path / CHECKPOINT_FILE)) if data else None
+    return _train_in(path, stored, meta.get("experiment", "custom"), progress=progress, resumed=saved)
+
+
+def _read_unfinished(path: pathlib.Path, config: Config | None, loaded: list) -> dict[str, Any]:
+    """The config.json of the unfinished run at `path`, checked against `config` and this job's process count;
+    appends its checkpoint (or None) to `loaded`. Raises ConfigError naming what does not match."""
     meta = run_folder.unfinished_run(path)
     try:
         stored = config_from_dict(meta["config"])
@@ -113,11 +132,16 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
             given, saved = to_dict(config), to_dict(stored)
             details = ", ".join(f"{k} (run: {saved.get(k)}, given: {given.get(k)})" for k in differences)
             raise ConfigError(f"cannot resume {str(path)!r} with a different config; differing keys: {details}")
+    processes = meta.get("n_processes", 1)
+    if processes != jax.process_count():
+        raise ConfigError(f"cannot resume {str(path)!r} on {jax.process_count()} process(es): it was trained by "
+                          f"{processes}; resume it on the same topology (see README, Running on TPU and GPU)")
     checkpoint.discard_partial_write(path)
     saved = checkpoint.load_checkpoint(path)
     if saved is not None:
         checkpoint.check_config(saved, to_dict(stored))
-    return _train_in(path, stored, meta.get("experiment", "custom"), progress=progress, resumed=saved)
+    loaded.append(saved)
+    return meta
 
 
 def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
@@ -129,18 +153,23 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
     earlier = 0.0 if resumed is None else resumed.elapsed_seconds
 
     def save(step, state):
-        checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
-                                   elapsed_seconds=earlier + time.perf_counter() - start)
+        if hosts.is_main():  # `state` holds every host's members (the trainer gathered them).
+            checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
+                                       elapsed_seconds=earlier + time.perf_counter() - start)
 
     # Serial mode checkpoints after every member: its "step" counts finished members.
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
-    result = run_sweep(config, progress=progress, on_chunk=save, restore=restore,
+    result = run_sweep(config, progress=progress and hosts.is_main(), on_chunk=save, restore=restore,
                        start_step=0 if resumed is None else resumed.step)
-    write_curves(out, result)
-    report = write_analysis(out, result, config, name, wall_seconds=earlier + time.perf_counter() - start,
-                            extra={"resumed_from_step": None if resumed is None else resumed.step})
-    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
-    return report
+
+    def write_outputs():
+        write_curves(out, result)
+        report = write_analysis(out, result, config, name, wall_seconds=earlier + time.perf_counter() - start,
+                                extra={"resumed_from_step": None if resumed is None else resumed.step})
+        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+        return report
+
+    return hosts.from_main(write_outputs)  # Every host returns the report process 0 wrote.
 
 
 def summary(report: dict[str, Any]) -> str:

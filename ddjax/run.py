@@ -3,7 +3,9 @@
 `python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint;
 `python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
 On a CPU the command splits JAX's host into one device per core (`--cpu-devices`), so the members of a sweep
-train on all cores side by side (`ddjax.training.sharding`).
+train on all cores side by side (`ddjax.training.sharding`). With `--distributed` (or the environment of a
+multi-host job, see `ddjax.training.hosts.detect_cluster`) the same command on every host trains one sweep over
+all their devices; process 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import os
 import pathlib
 import sys
 
+import jax
+
 from ddjax.arguments import positive_int
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
 from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
                               run_experiment, summary)
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import OUTPUT_FILES, REPORT_FILE
+from ddjax.training import hosts
 from ddjax.training.sharding import split_cpu
 
 
@@ -45,7 +50,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-devices", type=positive_int, metavar="N",
                         help=f"JAX CPU devices to split the members over (default: one per core, {os.cpu_count()} "
                              "here; 1 turns splitting off; no effect on GPU or TPU runs)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="join a multi-host job (jax.distributed.initialize) and split the members over every "
+                             "host's devices; run the same command on every host. Also on when JAX_COORDINATOR_ADDRESS "
+                             "is set, or TPU_WORKER_HOSTNAMES names several hosts")
+    parser.add_argument("--coordinator", metavar="HOST:PORT",
+                        help="the multi-host job's coordinator, process 0's address (default: JAX_COORDINATOR_ADDRESS, "
+                             "or JAX's detection on Cloud TPU, Slurm, Open MPI); implies --distributed")
+    parser.add_argument("--num-processes", type=positive_int, metavar="N",
+                        help="processes in the job (default: JAX_NUM_PROCESSES or detected); implies --distributed")
+    parser.add_argument("--process-id", type=_process_id, metavar="I",
+                        help="this process's index, 0 .. N-1 (default: JAX_PROCESS_ID or detected); implies "
+                             "--distributed")
     return parser.parse_args(argv)
+
+
+def _process_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: a whole number >= 0")
+    return int(text)
+
+
+def _join_cluster(args: argparse.Namespace) -> None:
+    """Joins the multi-host job the arguments or the environment describe, if any (ConfigError if it cannot)."""
+    asked = args.distributed or any(v is not None for v in (args.coordinator, args.num_processes, args.process_id))
+    cluster = hosts.detect_cluster(asked, coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
+    if cluster is not None:
+        hosts.initialize(cluster)
 
 
 def _config(args: argparse.Namespace, name: str, variant: str):
@@ -54,7 +86,8 @@ def _config(args: argparse.Namespace, name: str, variant: str):
     if args.resume and args.experiment is None:
         if not overrides:
             return None
-        return apply_overrides(config_from_dict(run_folder.unfinished_run(args.resume)["config"]), overrides)
+        stored = hosts.from_main(lambda: run_folder.unfinished_run(args.resume)["config"])  # Process 0's folder.
+        return apply_overrides(config_from_dict(stored), overrides)
     return apply_overrides(experiment_config(name, variant or "default"), overrides)
 
 
@@ -63,6 +96,11 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     args = parse_args(argv)
     if own_process:
         split_cpu(args.cpu_devices or os.cpu_count() or 1)
+    try:
+        _join_cluster(args)  # Before anything touches a device.
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.report:
         return _reanalyze(args.report)
     name, _, variant = (args.experiment or DEFAULT_EXPERIMENT).partition(":")
@@ -86,6 +124,9 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         print("interrupted" + (f"; continue with: python -m ddjax.run --resume {out}" if resumable else ""),
               file=sys.stderr)
         return 130
+    if not hosts.is_main():
+        print(f"process {jax.process_index()} of {jax.process_count()}: done; process 0 wrote the run folder")
+        return 0
     print(summary(report))
     print(f"wrote {out}/: {' '.join(OUTPUT_FILES)}")
     return 0

@@ -37,7 +37,7 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     instead.
 
     Args:
-      mode: "vmap" (all members in one compiled program, the member axis split over the local devices, see
+      mode: "vmap" (all members in one compiled program, the member axis split over the devices, see
         `ddjax.training.sharding`) or "serial" (one member at a time, each at its own width, sharing the member
         code); defaults to `config.mode`.
       scheme: how vmap mode lays members out: "packed" (one-hidden-layer families: every member's units in one
@@ -82,8 +82,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
         bars.append(_progress_bar(progress, total, f"{mode} {n_members} members", min(done, total)))
         return bars[-1]
 
-    # vmap mode splits the member axis over every local device (a no-op with one).
-    options = _RunOptions(restore, start_step, on_chunk, jax.local_devices() if mode == "vmap" else None)
+    # vmap mode splits the member axis over every device, every host's in a multi-host job (a no-op with one).
+    options = _RunOptions(restore, start_step, on_chunk, jax.devices() if mode == "vmap" else None)
     try:
         if mode == "serial":
             outcome = _run_serial(*setup, make_bar, options)
@@ -107,7 +107,7 @@ class _RunOptions(NamedTuple):
     restore: Callable | None
     start_step: int
     on_chunk: Callable | None
-    devices: Sequence[jax.Device] | None  # vmap mode: the local devices; serial mode: None.
+    devices: Sequence[jax.Device] | None  # vmap mode: every host's devices; serial mode: None.
 
 
 def _train_resumable(program, spec, params, groups, data, make_bar, options, fresh_states=None):

@@ -98,8 +98,13 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
     path = pathlib.Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
+    return parse_checkpoint(path, str(path))
+
+
+def parse_checkpoint(source: str | os.PathLike | bytes, path: str) -> Checkpoint:
+    """The checkpoint in file `source` (or in its bytes, e.g. sent by another host); `path` names it in errors."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
             meta = json.loads(str(np.lib.format.read_array(io.BytesIO(archive.read("meta.npy")))))
             step, signature = int(meta["step"]), meta["signature"]
             leaves = []
@@ -107,7 +112,7 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
                 raw = np.lib.format.read_array(io.BytesIO(archive.read(f"leaf_{i:05d}.npy")))
                 leaves.append(raw.view(_dtype(dtype)).reshape(shape))
         return Checkpoint(step, dict(meta["config"]), signature, leaves, float(meta.get("elapsed_seconds", 0.0)),
-                          str(path))
+                          path)
     except Exception as error:  # Any failure to parse means the file cannot be trusted.
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         raise ConfigError(f"checkpoint {str(path)!r} is corrupt or truncated ({reason}); delete it to restart "

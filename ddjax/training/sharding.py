@@ -1,4 +1,4 @@
-"""The member axis split over the local devices: members train independently, so each device runs its share.
+"""The member axis split over the devices: members train independently, so each device runs its share.
 
 Every leaf of the trainer's per-member inputs and states carries the member axis (or, packed, the stream axis)
 first. `spread` pads that axis to a multiple of the device count by repeating the first member (the copies
@@ -28,9 +28,12 @@ def member_mesh(devices: Sequence[jax.Device], n_members: int) -> Mesh | None:
     """A one-axis mesh over as many of `devices` as there are members to split, or None when that is one.
 
     More devices than members would only train padding copies (on a CPU split into host devices they share the
-    same cores and slow the real members down, measured).
+    same cores and slow the real members down, measured). A multi-host job keeps every device: each process
+    must hold a share of the programs it runs.
     """
-    devices = list(devices)[:n_members]
+    devices = list(devices)
+    if jax.process_count() == 1:
+        devices = devices[:n_members]
     return Mesh(np.array(devices), (MEMBER_AXIS,)) if len(devices) > 1 else None
 
 
@@ -67,12 +70,27 @@ def spread_each(trees: tuple[Any, ...], mesh: Mesh) -> tuple[Any, ...]:
 
 def split(tree: Any, mesh: Mesh) -> Any:
     """`tree` (leading axes already a multiple of the mesh size) split over the mesh; a no-op if it already is."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(MEMBER_AXIS)))
+    return place(tree, NamedSharding(mesh, PartitionSpec(MEMBER_AXIS)))
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """`tree` with a full copy on every device of the mesh."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return place(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def place(tree: Any, sharding: NamedSharding) -> Any:
+    """`tree` laid out by `sharding`. In a multi-host job every process holds the whole host value and builds
+    only its own devices' shards from it (`device_put` would compare the hosts' values, and NaN != NaN)."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def place_leaf(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return jax.device_put(leaf, sharding)  # Already global: a no-op, or a reshard.
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place_leaf, tree)
 
 
 def unpad(tree: Any, n: int) -> Any:

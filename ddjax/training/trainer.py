@@ -22,7 +22,7 @@ import optax
 from ddjax.data.augment import ImageSpec, standardize, training_inputs
 from ddjax.data.sampling import sample_batch
 from ddjax.models.families import ModelFamily, Params
-from ddjax.training import sharding
+from ddjax.training import hosts, sharding
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 
@@ -303,6 +303,8 @@ def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, 
             states = sharding.spread_each(states, mesh)
 
     def unpadded(states):
+        # A multi-host job first gathers every host's members (on every host: it is a collective).
+        states = hosts.gather(states)
         return states if mesh is None else tuple(sharding.unpad(s, n) for s, n in zip(states, sizes))
 
     if states is None:
