@@ -219,7 +219,9 @@ def validate(config: Config) -> Config:
     _require(c.n_chunks < 1 or c.steps + chunk_steps_of(c.steps, c.n_chunks) <= INT32_MAX, "steps", c.steps,
              f"an integer with steps + steps per chunk <= {INT32_MAX} (step counters are int32)")
     _validate_batches(c)
-    _require(1 <= c.n_evals <= MAX_EVALS, "n_evals", c.n_evals, f"an integer in [1, {MAX_EVALS}]")
+    _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
+    _require(c.n_evals <= MAX_EVALS, "n_evals", c.n_evals,
+             f"at most {MAX_EVALS} (the eval grid is built on the host; each point evaluates every member)")
     _require(c.n_chunks >= 1, "n_chunks", c.n_chunks, "an integer >= 1")
     _require(c.depth >= 1, "depth", c.depth, "an integer >= 1")
     _require(c.input_dim >= 1, "input_dim", c.input_dim, "an integer >= 1")
