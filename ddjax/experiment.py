@@ -78,10 +78,14 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     The folder is created first, holding config.json, and receives checkpoint.npz at every chunk boundary (vmap
     mode), so a killed run can be continued with `resume_experiment`; report.json is written last and marks the
     run finished. Bad input raises ConfigError and leaves no folder behind; so does data that cannot be had (image
-    data sets are downloaded and verified before the folder is created). Returns the report.
+    data sets are downloaded and verified before the folder is created), and so does a sweep whose members cannot
+    fit in device memory even one at a time (`ddjax.training.memory`). Returns the report.
     """
+    from ddjax.sweep import check_memory
+
     validate(config)
     prepare_dataset(config)
+    check_memory(config)  # A member that cannot fit, or an int32 overflow: refused before the folder exists.
     run = run_folder.create(out_dir, run_meta(config, name), force=force)
     try:
         return _train_in(run.path, config, name, progress=progress, resumed=None)
