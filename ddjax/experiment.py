@@ -157,7 +157,8 @@ def summary(report: dict[str, Any]) -> str:
         f"over-parameterized regime: {regime}",
         f"double descent: {report['double_descent']}{_tested(report)}",
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
-        f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))})",
+        f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))}"
+        f"{_in_programs(report['timing'].get('n_programs', 1))})",
     ]
     if report.get("resumed_from_step") is not None:
         done = report["resumed_from_step"]
@@ -183,6 +184,10 @@ def _tested(report: dict[str, Any]) -> str:
         return " (one seed: not tested against seed noise)"
     p = report.get("p_value")
     return "" if p is None else f" (p = {p:.3g} against simulated peak-free curves with the seeds' noise)"
+
+
+def _in_programs(n_programs: int) -> str:
+    return f", {n_programs} consecutive programs (memory planning)" if n_programs > 1 else ""
 
 
 def _on_devices(n_devices: int) -> str:

@@ -161,3 +161,15 @@ def test_oversize_width_from_a_subprocess_exits_2_before_allocating(tmp_path):
         assert done.returncode == 2 and "is not allowed" in done.stderr, done.stderr
         assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_split_into_programs_writes_a_finished_folder(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "run"
+    code = main(["mlp_mnist1d:smoke", "--set", "max_members_per_program=4", "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["timing"]["n_programs"] == 2 and report["timing"]["n_compiles"] == 1
+    assert "2 consecutive programs (memory planning)" in capsys.readouterr().out
+    assert not np.isnan(np.load(out / "curves.npz")["test_error"]).any()
