@@ -38,6 +38,11 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     With `config.method == "min_norm"` nothing is trained: `ddjax.solvers.closed_form` solves every read-out
     instead.
 
+    Memory planning (`ddjax.training.memory`): a member that cannot fit in device memory even alone is refused
+    (ConfigError) before anything is allocated; a sweep over the budget (or over `config.max_members_per_program`)
+    trains as consecutive programs over equal-shaped subsets of members, compiled once, with the curves of one
+    program.
+
     Args:
       mode: "vmap" (all members in one compiled program, the member axis split over the local devices, see
         `ddjax.training.sharding`) or "serial" (one member at a time, each at its own width, sharing the member
