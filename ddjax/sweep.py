@@ -280,8 +280,13 @@ def _run_packed(config, dataset, data, spec, coords, make_bar, options, memory):
 
 
 def _packed_plan(config, spec, coords, n_devices, memory) -> tuple[int, int]:
-    """Parts per batch stream and consecutive programs of a packed sweep: the fewest parts the devices need, more
-    parts only where one part of a stream would not fit, then as many streams a program as fit (equal chunks)."""
+    """Parts per batch stream and consecutive programs of a packed sweep.
+
+    The fewest parts the devices need when the whole sweep fits in one program (the layout without memory
+    planning). Else, among the part counts whose programs fit, the one with the least estimated time: programs x
+    ceil(streams a program / devices) x units a stream (about 1 / parts), so that a split sweep keeps every device
+    busy (a program of one whole stream would leave the others idle).
+    """
     needs, budget = memory
     capacity, max_members = member_capacity(needs, budget), config.max_members_per_program
     n_batch_streams = len(set(batch_stream_keys(coords)))
@@ -289,8 +294,9 @@ def _packed_plan(config, spec, coords, n_devices, memory) -> tuple[int, int]:
                                    coords["learning_rate"].tolist())))
     widths = np.array([w for w, _, _ in slots])
     slot_size = choose_slot_size(widths, spec.input_dim, spec.n_classes)
-    first = parts_per_stream(n_batch_streams, n_devices)
-    for n_parts in range(min(first, len(slots)), len(slots) + 1):
+    first = min(parts_per_stream(n_batch_streams, n_devices), len(slots))
+    best = None
+    for n_parts in range(first, len(slots) + 1):
         parts = balanced_parts(widths, slot_size, n_parts)
         part_bytes = max(sum(needs.member_bytes(-(-int(w) // slot_size) * slot_size) for w in widths[part])
                          for part in parts)
@@ -298,10 +304,17 @@ def _packed_plan(config, spec, coords, n_devices, memory) -> tuple[int, int]:
         max_streams = max_members // per_part if max_members > 0 else 0
         if max_members > 0 and max_streams == 0:
             continue
-        n_programs = chunks_needed([n_batch_streams * n_parts], [part_bytes], capacity, max_streams)
+        n_streams = n_batch_streams * n_parts
+        n_programs = chunks_needed([n_streams], [part_bytes], capacity, max_streams)
+        if n_programs == 1 and n_parts == first:
+            return n_parts, 1
         if n_programs is not None:
-            return n_parts, n_programs
-    return len(slots), n_batch_streams * len(slots)  # One member a program: it fits (`refuse_oversize`).
+            cost = n_programs * -(-(-(-n_streams // n_programs)) // max(n_devices, 1)) / n_parts
+            if best is None or cost < best[0]:
+                best = (cost, n_parts, n_programs)
+    if best is None:  # One member a program: it fits (`refuse_oversize`).
+        return len(slots), n_batch_streams * len(slots)
+    return best[1], best[2]
 
 
 def _train_packed_chunk(program, setup, data, spec, streams, devices):

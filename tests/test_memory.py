@@ -173,3 +173,34 @@ def test_a_run_split_into_programs_writes_a_finished_folder(tmp_path, capsys):
     assert report["timing"]["n_programs"] == 2 and report["timing"]["n_compiles"] == 1
     assert "2 consecutive programs (memory planning)" in capsys.readouterr().out
     assert not np.isnan(np.load(out / "curves.npz")["test_error"]).any()
+
+
+SPLIT_ON_TWO_DEVICES = """
+import os
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+import json, sys
+import numpy as np
+from ddjax.config import Config, replace
+from ddjax.sweep import run_sweep
+config = replace(Config(), dataset="gaussian", n_samples=400, input_dim=8, n_classes=3, width=(1, 3, 8, 20),
+                 seed=(0, 1, 2), n_train=(200,), steps=30, batch_size=16, n_evals=3, n_chunks=2)
+out = {}
+for scheme in ("packed", "grouped"):
+    whole = run_sweep(config, scheme=scheme)
+    split = run_sweep(replace(config, max_members_per_program=5), scheme=scheme)
+    out[scheme] = [split.n_programs, split.n_compiles, split.n_devices,
+                   max(float(np.max(np.abs(split.curves[k] - whole.curves[k]))) for k in whole.curves)]
+json.dump(out, sys.stdout)
+"""
+
+
+def test_consecutive_programs_on_two_devices_give_the_curves_of_one_program():
+    import json
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SPLIT_ON_TWO_DEVICES], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for scheme, (n_programs, n_compiles, n_devices, difference) in json.loads(done.stdout).items():
+        assert n_programs >= 3 and n_compiles == 1 and n_devices == 2, scheme
+        assert difference < 1e-5, (scheme, difference)
