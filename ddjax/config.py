@@ -16,6 +16,9 @@ METHODS = ("train", "min_norm")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
+PRECISIONS = ("float32", "bfloat16")
+INT32_MAX = 2**31 - 1  # Step counters, eval steps, widths and row indices are int32 inside the program.
+MAX_EVALS = 10**6  # The log-spaced eval grid is built on the host, and each point evaluates every member.
 AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
 X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 
@@ -66,6 +69,14 @@ class Config:
     mode: str = "vmap"
     # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares).
     method: str = "train"
+    # "float32"; "bfloat16": matmuls (and convolutions) take bfloat16 operands, parameters and optimizer state stay
+    # float32 (`ddjax.training.trainer.compute_cast`).
+    precision: str = "float32"
+    # Memory planning (`ddjax.training.memory`): bytes of memory a program may use on each device (0: the device's
+    # own limit; on a CPU, half the host RAM shared by its devices), and the most members one program may hold
+    # (0: as many as fit). A sweep over either limit runs as consecutive programs over subsets of members.
+    memory_budget_bytes: int = 0
+    max_members_per_program: int = 0
     # Analysis.
     train_tolerance: float = 0.01  # Also the eps of the effective model complexity.
     x_axis: str = "auto"  # The axis curves are drawn against; "auto": the first swept of width, n_train, ...
@@ -180,7 +191,7 @@ def validate(config: Config) -> Config:
     c = config
     for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
-                         ("sampling", SAMPLINGS)):
+                         ("sampling", SAMPLINGS), ("precision", PRECISIONS)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     for axis in AXES:
         values = getattr(c, axis)
@@ -205,8 +216,12 @@ def validate(config: Config) -> Config:
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
     _require(c.steps >= 1, "steps", c.steps, "an integer >= 1")
+    _require(c.n_chunks < 1 or c.steps + chunk_steps_of(c.steps, c.n_chunks) <= INT32_MAX, "steps", c.steps,
+             f"an integer with steps + steps per chunk <= {INT32_MAX} (step counters are int32)")
     _validate_batches(c)
     _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
+    _require(c.n_evals <= MAX_EVALS, "n_evals", c.n_evals,
+             f"at most {MAX_EVALS} (the eval grid is built on the host; each point evaluates every member)")
     _require(c.n_chunks >= 1, "n_chunks", c.n_chunks, "an integer >= 1")
     _require(c.depth >= 1, "depth", c.depth, "an integer >= 1")
     _require(c.input_dim >= 1, "input_dim", c.input_dim, "an integer >= 1")
@@ -216,6 +231,12 @@ def validate(config: Config) -> Config:
              "a finite number >= 0")
     _require(0 <= c.train_tolerance < 1, "train_tolerance", c.train_tolerance, "a number in [0, 1)")
     _require(c.data_seed >= 0, "data_seed", c.data_seed, "an integer >= 0")
+    _require(c.memory_budget_bytes >= 0, "memory_budget_bytes", c.memory_budget_bytes,
+             "an integer >= 0 (0: the device's own memory)")
+    _require(c.max_members_per_program >= 0, "max_members_per_program", c.max_members_per_program,
+             "an integer >= 0 (0: as many as fit)")
+    _require(c.precision == "float32" or c.method == "train", "precision", c.precision,
+             f"only float32 with method={c.method} (a closed form trains nothing)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)
@@ -263,6 +284,11 @@ def _validate_batches(c: Config) -> None:
         _require(c.steps == c.epochs * length, "steps", c.steps,
                  f"epochs={c.epochs} sets steps to {c.epochs} x {length} = {c.epochs * length}; give one of steps "
                  f"and epochs (epochs=0 to give steps)")
+
+
+def chunk_steps_of(steps: int, n_chunks: int) -> int:
+    """Loop steps per chunk so that `n_chunks` chunks cover the `steps + 1` loop steps (the trainer's chunk)."""
+    return -(-(steps + 1) // min(n_chunks, steps + 1))
 
 
 def n_train_available(config: Config) -> int:

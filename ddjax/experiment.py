@@ -81,10 +81,14 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     The folder is created first, holding config.json, and receives checkpoint.npz at every chunk boundary (vmap
     mode), so a killed run can be continued with `resume_experiment`; report.json is written last and marks the
     run finished. Bad input raises ConfigError and leaves no folder behind; so does data that cannot be had (image
-    data sets are downloaded and verified before the folder is created). Returns the report.
+    data sets are downloaded and verified before the folder is created), and so does a sweep whose members cannot
+    fit in device memory even one at a time (`ddjax.training.memory`). Returns the report.
     """
+    from ddjax.sweep import check_memory
+
     validate(config)
     prepare_dataset(config)
+    check_memory(config)  # A member that cannot fit, or an int32 overflow: refused before the folder exists.
     created = []  # In a multi-host job only process 0 creates (and writes) the run folder.
     hosts.from_main(lambda: created.append(run_folder.create(out_dir, run_meta(config, name), force=force)))
     try:
@@ -182,7 +186,8 @@ def summary(report: dict[str, Any]) -> str:
         f"over-parameterized regime: {regime}",
         f"double descent: {report['double_descent']}{_tested(report)}",
         f"time: {report['wall_seconds']:.1f} s (compile {report['timing']['compile_seconds']:.1f} s, "
-        f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))})",
+        f"train {report['timing']['run_seconds']:.1f} s{_on_devices(report['timing'].get('n_devices', 1))}"
+        f"{_in_programs(report['timing'].get('n_programs', 1))})",
     ]
     if report.get("resumed_from_step") is not None:
         done = report["resumed_from_step"]
@@ -208,6 +213,10 @@ def _tested(report: dict[str, Any]) -> str:
         return " (one seed: not tested against seed noise)"
     p = report.get("p_value")
     return "" if p is None else f" (p = {p:.3g} against simulated peak-free curves with the seeds' noise)"
+
+
+def _in_programs(n_programs: int) -> str:
+    return f", {n_programs} consecutive programs (memory planning)" if n_programs > 1 else ""
 
 
 def _on_devices(n_devices: int) -> str:

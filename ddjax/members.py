@@ -35,7 +35,7 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
-        image=image_spec(dataset.x_train, augment=config.augment))
+        image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision)
 
 
 def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,

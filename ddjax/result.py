@@ -26,6 +26,7 @@ class SweepResult:
     scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
     padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
     n_devices: int = 1  # Devices the member axis was split over.
+    n_programs: int = 1  # Consecutive programs over subsets of members (more than 1 where memory ran short).
 
     def final(self, name: str) -> np.ndarray:
         """The last evaluation of curve `name`, shape [member]."""

@@ -105,7 +105,8 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
         "diverged": diverged,
         "timing": {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
                    "n_compiles": result.n_compiles, "group_widths": list(result.group_widths), "scheme": result.scheme,
-                   "padding_efficiency": result.padding_efficiency, "n_devices": result.n_devices},
+                   "padding_efficiency": result.padding_efficiency, "n_devices": result.n_devices,
+                   "n_programs": result.n_programs},
     }
     if diverged:
         body["notes"] = [*body["notes"], f"{len(diverged)} diverged member(s) excluded from the analysis"]

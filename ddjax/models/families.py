@@ -40,9 +40,10 @@ def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape
     return out
 
 
-def unit_mask(width: Any, max_width: int) -> jax.Array:
-    """1.0 for the member's `width` real units, 0.0 for padding."""
-    return (jnp.arange(max_width) < width).astype(jnp.float32)
+def unit_mask(width: Any, max_width: int, dtype: Any = jnp.float32) -> jax.Array:
+    """1.0 for the member's `width` real units, 0.0 for padding (in `dtype`: the activations' own, so that a
+    bfloat16 model stays in bfloat16)."""
+    return (jnp.arange(max_width) < width).astype(dtype)
 
 
 def _layer(rng, fan_in, shape, padded_shape, gain):
@@ -64,7 +65,7 @@ def mlp(depth: int) -> ModelFamily:
         return {"hidden": hidden, "out": out}
 
     def apply(params, width, x):
-        mask = unit_mask(width, params["out"]["w"].shape[0])
+        mask = unit_mask(width, params["out"]["w"].shape[0], x.dtype)
         h = x
         for layer in params["hidden"]:
             # Mask after the activation so padded units get exactly zero gradient, whatever their weights.
@@ -101,7 +102,7 @@ def random_features(feature_map: str) -> ModelFamily:
         first = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
         z = x @ first["w"] + first["b"]
         h = jax.nn.relu(z) if feature_map == "relu" else cosine_features(z)
-        return h * unit_mask(width, max_width) / jnp.sqrt(jnp.maximum(width, 1))
+        return h * unit_mask(width, max_width, h.dtype) / jnp.sqrt(jnp.maximum(width, 1)).astype(h.dtype)
 
     def apply(params, width, x):
         return features(params, width, x) @ params["out"]["w"] + params["out"]["b"]

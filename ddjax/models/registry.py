@@ -36,6 +36,11 @@ class ModelInfo(NamedTuple):
     block_packed: bool = False
     closed_form: bool = False  # A linear read-out with a minimum-norm least-squares solution (method="min_norm").
     datasets: tuple[str, ...] | None = None  # The data sets it applies to; None: any that has shared data.
+    # For memory planning (`ddjax.training.memory`), (width, input_dim, n_classes, depth) -> int: stored parameter
+    # values, and activation values one example keeps for the backward pass. None: forward_macs, an upper bound
+    # (every weight and every activation takes at least one multiply-accumulate), loose for convolutions.
+    parameters: Callable[[int, int, int, int], int] | None = None
+    activations: Callable[[int, int, int, int], int] | None = None
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -46,13 +51,28 @@ def _readout_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int
     return input_dim * width + width * n_classes
 
 
+def _mlp_parameters(width: int, input_dim: int, n_classes: int, depth: int) -> int:
+    return _mlp_macs(width, input_dim, n_classes, depth) + depth * width + n_classes  # Weights and biases.
+
+
+def _mlp_activations(width: int, input_dim: int, n_classes: int, depth: int) -> int:
+    return 2 * depth * width + n_classes  # Each hidden layer's pre-activation and activation, then the logits.
+
+
+def _readout_parameters(width: int, input_dim: int, n_classes: int, depth: int) -> int:
+    return _readout_macs(width, input_dim, n_classes, depth) + width + n_classes  # Projection, phases, read-out.
+
+
 MODELS: dict[str, ModelInfo] = {
-    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False), block_packed=True),
+    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),
+                     parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True),
     "random_relu_features": ModelInfo(lambda depth: random_features("relu"), _readout_macs,
-                                      PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True),
+                                      PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,
+                                      parameters=_readout_parameters, activations=_mlp_activations),
     "random_fourier_features": ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
                                          PackedForm("features", cosine_features, fixed_features=True),
-                                         closed_form=True),
+                                         closed_form=True, parameters=_readout_parameters,
+                                         activations=_mlp_activations),
     # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
     "linear": ModelInfo(None, _readout_macs, closed_form=True, datasets=("gaussian_regression",)),
 }
@@ -78,6 +98,19 @@ def get_model(name: str, *, depth: int = 1) -> ModelFamily:
 def packed_form(name: str, depth: int = 1) -> PackedForm | None:
     """How the packed layout holds `name` at `depth` hidden layers, or None where it cannot (deeper models)."""
     return model_info(name).packed if depth == 1 else None
+
+
+def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+    """Stored parameter values of one member of `width` (an upper bound where the family gives none)."""
+    info = model_info(name)
+    return (info.parameters or info.forward_macs)(width, input_dim, n_classes, depth)
+
+
+def activation_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+    """Activation values one example of one member keeps for the backward pass (an upper bound where the family
+    gives none)."""
+    info = model_info(name)
+    return (info.activations or info.forward_macs)(width, input_dim, n_classes, depth)
 
 
 def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:

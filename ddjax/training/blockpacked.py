@@ -23,7 +23,7 @@ from ddjax.data.datasets import member_labels
 from ddjax.training.block_layout import (BlockLayout, member_cost, pack_params, part_layouts, plan_buckets,
                                          worthwhile_parts)
 from ddjax.training.packed.streams import PackedData, PackedState, _base_optimizer, bias_input, stream_record
-from ddjax.training.trainer import CURVES, build_program, example_losses, training_batch
+from ddjax.training.trainer import CURVES, build_program, compute_cast, example_losses, training_batch
 
 
 EXAMPLES_PER_PASS = 256
@@ -87,7 +87,8 @@ class BlockModel(NamedTuple):
         return jnp.moveaxis(out, 0, 2).reshape(*out.shape[1:3], -1)[:, :, :n]
 
     def _logits(self, params: dict, x: jax.Array, part: jax.Array) -> jax.Array:
-        mask = self.unit_mask(part)[:, None]
+        params, x = compute_cast(self.spec.precision, (params, x))  # bfloat16 copies, or a no-op in float32.
+        mask = self.unit_mask(part)[:, None].astype(x.dtype)
         # Mask after each activation so padded units get exactly zero gradient.
         h = jax.nn.relu(jnp.einsum("ud,bd->ub", params["first"], x)) * mask
         for layer in params["hidden"]:
@@ -96,7 +97,7 @@ class BlockModel(NamedTuple):
             h = jax.nn.relu(jnp.concatenate([zb.reshape(-1, x.shape[0]) for zb in z])) * mask
         per_member = [jnp.einsum("npc,npb->ncb", wb, hb)
                       for wb, hb in zip(self._bucket_units(params["out"]), self._bucket_units(h))]
-        return jnp.concatenate(per_member) + params["out_b"][:, :, None]
+        return (jnp.concatenate(per_member) + params["out_b"][:, :, None]).astype(jnp.float32)  # Loss in float32.
 
     def per_member(self, values: jax.Array, leaf_path: str, bucket: int | None = None) -> jax.Array:
         """Broadcasts member values [K] onto a parameter leaf's leading axes."""

@@ -73,6 +73,7 @@ class TrainSpec(NamedTuple):
     n_classes: int
     sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
     image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
+    precision: str = "float32"  # "bfloat16": the model computes on bfloat16 copies (`compute_cast`).
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -128,8 +129,24 @@ def _cross_entropy_backward(axis, residuals, grad):
 softmax_cross_entropy.defvjp(_cross_entropy_forward, _cross_entropy_backward)
 
 
+def compute_cast(precision: str, tree: Any) -> Any:
+    """`tree` with its floating leaves in the compute dtype of `precision`; float32 leaves it untouched.
+
+    Mixed precision as on TPUs: the stored parameters, the optimizer state and the loss stay float32; the model
+    reads bfloat16 copies, so its matmuls (and convolutions) take bfloat16 operands. The cast is differentiable,
+    so gradients arrive in float32.
+    """
+    if precision == "float32":
+        return tree
+    dtype = jnp.dtype(precision)
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
 def _logits(spec: TrainSpec, params, width, x):
-    return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
+    if spec.precision == "float32":  # Nothing inserted: float32 programs are exactly what they were.
+        return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
+    params, x = compute_cast(spec.precision, (params, x))
+    return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x).astype(jnp.float32)
 
 
 def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:

@@ -25,7 +25,8 @@ import optax
 
 from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
-from ddjax.training.trainer import CURVES, SharedData, example_losses, model_inputs, train_weights, training_batch
+from ddjax.training.trainer import (CURVES, SharedData, compute_cast, example_losses, model_inputs, train_weights,
+                                    training_batch)
 
 class Stream(NamedTuple):
     """What the members of one stream share or hold per member (stacked over streams by vmap)."""
@@ -141,6 +142,8 @@ class PackedModel(NamedTuple):
     def logits(self, params: jax.Array, x: jax.Array, part: jax.Array) -> jax.Array:
         """Logits of every member of a stream for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
         layout, arrays, n_inputs = self.layout, self.layout_arrays(part), x.shape[1]
+        precision = self.spec.precision
+        params, x = compute_cast(precision, (params, x))  # A no-op in float32.
         units, out_b = params[:layout.n_units], params[layout.n_units:, n_inputs:]
         first = units[:, :n_inputs]
         if self.form.fixed_features:
@@ -149,9 +152,11 @@ class PackedModel(NamedTuple):
         h = self.form.activation(z)
         # Mask after the activation so padded units get exactly zero gradient.
         n_slots, s = len(layout.slot_member), layout.slot_size
-        h = (h * jnp.asarray(arrays.unit_scale)[:, None]).reshape(n_slots, s, x.shape[0])
+        h = (h * jnp.asarray(arrays.unit_scale, h.dtype)[:, None]).reshape(n_slots, s, x.shape[0])
         out_w = units[:, n_inputs:].reshape(n_slots, s, -1)
         per_slot = slot_readout(h, out_w)
+        if precision != "float32":  # Slots are added, and the loss taken, in float32.
+            per_slot, out_b = per_slot.astype(jnp.float32), out_b.astype(jnp.float32)
         per_member = jax.ops.segment_sum(per_slot, jnp.asarray(arrays.slot_member), len(layout.widths),
                                          indices_are_sorted=True)
         return per_member + out_b[:, :, None]
