@@ -174,7 +174,9 @@ def _timing(outcome) -> dict[str, Any]:
 
 
 def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:
-    return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth))
+    shape = spec.image.shape if spec.image is not None else (spec.input_dim,)
+    return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth,
+                              input_shape=shape))
 
 
 def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):
