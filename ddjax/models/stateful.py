@@ -8,13 +8,14 @@ trainer's `jax.vmap`, exactly as for `ModelFamily`: member_step / member_eval st
 mode runs the same function without vmap, and BatchNorm's batch statistics are then per member by construction
 (each vmapped call sees only its own batch). Why `jax.vmap` over flax variables and not flax's `nn.vmap`:
 `nn.vmap` would put the member axis inside the module (a module of M members), so serial mode would need a second
-module and the trainer could no longer lift one per-member function; both lower to the same batched XLA program.
+module and the trainer could no longer lift one per-member function; `nn.vmap` is itself built on `jax.vmap`, so
+no speed is expected from it (an argument, not a measurement).
 
-Padding rule (the same as `ModelFamily`'s): variables are drawn by flax at the member's true width (so fan-ins
-are the true width's), then every array is zero-padded at the end of each axis to the shapes of the module at
-`max_width` (true channels first). Modules mask every channel after BatchNorm + ReLU, so padded channels are 0
-whatever their (zero) parameters and get exactly zero gradient; a padded channel's BatchNorm sees a constant 0
-(mean 0, variance 0, output 0 for its zero scale and bias), never a NaN.
+Padding rule (the same as `ModelFamily`'s): variables are drawn on the host in the shapes of the module at the
+member's true width (so fan-ins are the true width's), then every array is zero-padded at the end of each axis to
+the shapes of the module at `max_width` (true channels first). Modules mask every channel after BatchNorm + ReLU,
+so padded channels are 0 whatever their (zero) parameters and get exactly zero gradient; a padded channel's
+BatchNorm sees a constant 0 (mean 0, variance 0, output 0 for its zero scale and bias), never a NaN.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.models.families import ModelFamily, Params
+from ddjax.models.families import Params
 
 ModelState = Any  # A pytree of arrays (flax's "batch_stats" collection), or {} for a stateless family.
 
@@ -99,18 +100,6 @@ def _draw(rng: np.random.Generator, shapes: Any) -> Any:
         return (np.ones if name in ("scale", "var") else np.zeros)(leaf.shape, np.float32)
 
     return jax.tree_util.tree_map_with_path(value, shapes)
-
-
-def from_example_family(family: ModelFamily) -> StatefulFamily:
-    """A stateless per-example family seen through the batch interface: vmapped over the batch, no state."""
-
-    def init(seed, width, max_width, input_dim, n_classes):
-        return {"params": family.init(seed, width, max_width, input_dim, n_classes), "model_state": {}}
-
-    def apply(params, model_state, width, x, train, example_mask=None):
-        return jax.vmap(family.apply, in_axes=(None, None, 0))(params, width, x), model_state
-
-    return StatefulFamily(init, apply)
 
 
 def split_initial(model, initial: Params) -> tuple[Params, ModelState]:
