@@ -237,6 +237,8 @@ def validate(config: Config) -> Config:
              "an integer >= 0 (0: as many as fit)")
     _require(c.precision == "float32" or c.method == "train", "precision", c.precision,
              f"only float32 with method={c.method} (a closed form trains nothing)")
+    _require(c.precision == "float32" or not model_info(c.model).convolutional, "precision", c.precision,
+             f"only float32 with model={c.model} (the convolutional families have no bfloat16 path yet)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)

@@ -31,11 +31,17 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
     """The static training description of `config`; image data keep their shape in `image` and are flattened to
     H * W * C inputs at the model boundary."""
     return TrainSpec(
-        model=get_model(config.model, depth=config.depth), optimizer=config.optimizer, momentum=config.momentum,
+        model=get_model(config.model, depth=config.depth, input_shape=model_input_shape(dataset),
+                        n_classes=dataset.n_classes), optimizer=config.optimizer, momentum=config.momentum,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision)
+
+
+def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
+    """The shape of one stored example: (H, W, C) for images, (features,) for flat data."""
+    return tuple(int(d) for d in dataset.x_train.shape[1:])
 
 
 def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,

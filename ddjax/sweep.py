@@ -128,7 +128,8 @@ def _memory(config: Config, dataset, spec: TrainSpec, devices) -> tuple[Needs, B
     needs = sweep_needs(config, input_dim=spec.input_dim, n_classes=spec.n_classes,
                         example_bytes=int(np.prod(dataset.x_train.shape[1:])) * dataset.x_train.itemsize,
                         n_train_rows=n_train_rows, n_test_rows=len(dataset.x_test), batch_size=config.batch_size,
-                        n_evals=min(config.n_evals, config.steps) + 1)
+                        n_evals=min(config.n_evals, config.steps) + 1,
+                        input_shape=tuple(int(d) for d in dataset.x_train.shape[1:]))
     budget = device_budget(devices, config.memory_budget_bytes)
     refuse_oversize(config, needs, budget)
     return needs, budget
@@ -361,7 +362,9 @@ def _timing(outcome) -> dict[str, Any]:
 
 
 def _member_cost(config: Config, spec: TrainSpec, width: int) -> float:
-    return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth))
+    shape = spec.image.shape if spec.image is not None else (spec.input_dim,)
+    return float(forward_macs(config.model, int(width), spec.input_dim, spec.n_classes, config.depth,
+                              input_shape=shape))
 
 
 def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):

@@ -11,7 +11,7 @@ from ddjax.run import main
 from ddjax.runs.files import OUTPUT_FILES
 
 EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "mlp_mnist1d_epochwise",
-               "mlp_mnist1d_samplewise")
+               "mlp_mnist1d_samplewise", "cnn_mnist1d")
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -74,6 +74,13 @@ def test_epochwise_smoke_writes_the_heatmap(tmp_path):
     config = experiment_config("mlp_mnist1d_epochwise", "smoke")
     assert [e["fixed"]["width"] for e in report["epochwise"]] == sorted(config.width)
     assert (out / "epochwise.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cnn_mnist1d_smoke_trains_every_width_in_one_program(tmp_path):
+    out, report = _smoke("cnn_mnist1d", tmp_path)
+    curves = np.load(out / "curves.npz")
+    assert curves["test_error"].shape[0] == len(experiment_config("cnn_mnist1d", "smoke").width)
+    assert np.all(np.isfinite(curves["train_loss"]))
 
 
 def test_samplewise_smoke_reports_emc_per_width(tmp_path):

@@ -45,3 +45,22 @@ def test_random_features_mnist_smoke_peaks_at_n(tmp_path, monkeypatch):
     assert abs(grid.index(report["test_error_peak"]["x"]) - grid.index(n)) <= 1
     assert report["weight_norm"][0]["peak"]["x"] == n
     assert np.load(out / "curves.npz")["weight_norm"].shape == (len(grid) * len(config.seed), 1)
+
+
+@pytest.mark.parametrize("name", ["cnn5_cifar10", "resnet18_cifar10"])
+def test_convolutional_cifar_experiments_give_a_projected_cost(name):
+    doc = load_experiment(name).__doc__
+    assert f"python -m ddjax.run {name}" in doc and f"{name}:smoke" in doc
+    assert "Runtime:  projected, not measured" in doc and "Result:   expected, not measured" in doc
+    assert experiment_config(name, "smoke").steps == 2  # One epoch of 60 images in batches of 30.
+
+
+# resnet18_cifar10:smoke runs the same way but takes about 2 minutes on the loaded 2-core CPU (compiling
+# ResNet18 at 32 x 32); its family trains through the trainer in tests/test_conv.py on 8 x 8 images.
+@pytest.mark.parametrize("name", ["cnn5_cifar10"])
+def test_convolutional_cifar_experiments_smoke_on_the_tiny_tarball(name, tmp_path, monkeypatch):
+    install_tiny_image_set(monkeypatch, tmp_path, "cifar10", n_train=60, n_test=30)
+    out = tmp_path / name
+    run_experiment(experiment_config(name, "smoke"), out, name=f"{name}-smoke")
+    curves = np.load(out / "curves.npz")
+    assert curves["test_error"].shape[0] == 2 and np.all(np.isfinite(curves["train_loss"]))

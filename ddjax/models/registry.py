@@ -11,7 +11,9 @@ from typing import Callable, NamedTuple
 
 import jax
 
+from ddjax.models.conv import cnn1d_macs, cnn5_macs, conv_family, resnet18_macs
 from ddjax.models.families import ModelFamily, cosine_features, mlp, random_features
+from ddjax.models.stateful import StatefulFamily
 
 
 class PackedForm(NamedTuple):
@@ -41,6 +43,9 @@ class ModelInfo(NamedTuple):
     # (every weight and every activation takes at least one multiply-accumulate), loose for convolutions.
     parameters: Callable[[int, int, int, int], int] | None = None
     activations: Callable[[int, int, int, int], int] | None = None
+    # Convolutional (`ddjax.models.conv`): `build` is (depth, input_shape, n_classes) -> StatefulFamily and
+    # `forward_macs` is (width, input_shape, n_classes, depth) -> int.
+    convolutional: bool = False
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -73,6 +78,15 @@ MODELS: dict[str, ModelInfo] = {
                                          PackedForm("features", cosine_features, fixed_features=True),
                                          closed_form=True, parameters=_readout_parameters,
                                          activations=_mlp_activations),
+    "cnn1d": ModelInfo(lambda depth, shape, classes: conv_family("cnn1d", shape, classes),
+                       lambda width, shape, classes, depth: cnn1d_macs(width, shape, classes),
+                       datasets=("mnist1d",), convolutional=True),
+    "cnn5": ModelInfo(lambda depth, shape, classes: conv_family("cnn5", shape, classes),
+                      lambda width, shape, classes, depth: cnn5_macs(width, shape, classes),
+                      datasets=("cifar10",), convolutional=True),
+    "resnet18": ModelInfo(lambda depth, shape, classes: conv_family("resnet18", shape, classes),
+                          lambda width, shape, classes, depth: resnet18_macs(width, shape, classes),
+                          datasets=("mnist", "fashion_mnist", "cifar10"), convolutional=True),
     # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
     "linear": ModelInfo(None, _readout_macs, closed_form=True, datasets=("gaussian_regression",)),
 }
@@ -85,13 +99,19 @@ def model_info(name: str) -> ModelInfo:
     return MODELS[name]
 
 
-def get_model(name: str, *, depth: int = 1) -> ModelFamily:
-    """The model family called `name`, with `depth` hidden layers where the family has a depth."""
+def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None = None,
+              n_classes: int = 10) -> ModelFamily | StatefulFamily:
+    """The model family called `name`, with `depth` hidden layers where the family has a depth; convolutional
+    families are built for one example of `input_shape` (H, W, C images; (L,) signals) and `n_classes`."""
     info = model_info(name)
     if info.build is None:
         trainable = ", ".join(k for k, v in MODELS.items() if v.build is not None)
         raise ValueError(f"model {name!r} has no trainable family: its read-out is solved in closed form "
                          f"(method=min_norm) on the data set's design; trainable: {trainable}")
+    if info.convolutional:
+        if input_shape is None:
+            raise ValueError(f"model {name!r} is convolutional: give the input_shape of one example")
+        return info.build(depth, tuple(input_shape), n_classes)
     return info.build(depth)
 
 
@@ -100,19 +120,30 @@ def packed_form(name: str, depth: int = 1) -> PackedForm | None:
     return model_info(name).packed if depth == 1 else None
 
 
-def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1, *,
+                    input_shape: tuple[int, ...] | None = None) -> int:
     """Stored parameter values of one member of `width` (an upper bound where the family gives none)."""
     info = model_info(name)
-    return (info.parameters or info.forward_macs)(width, input_dim, n_classes, depth)
+    if info.parameters is None:
+        return forward_macs(name, width, input_dim, n_classes, depth, input_shape=input_shape)
+    return info.parameters(width, input_dim, n_classes, depth)
 
 
-def activation_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
+def activation_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1, *,
+                     input_shape: tuple[int, ...] | None = None) -> int:
     """Activation values one example of one member keeps for the backward pass (an upper bound where the family
     gives none)."""
     info = model_info(name)
-    return (info.activations or info.forward_macs)(width, input_dim, n_classes, depth)
+    if info.activations is None:
+        return forward_macs(name, width, input_dim, n_classes, depth, input_shape=input_shape)
+    return info.activations(width, input_dim, n_classes, depth)
 
 
-def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1) -> int:
-    """Multiply-accumulates of one forward pass of one example through a member of `width`."""
-    return model_info(name).forward_macs(width, input_dim, n_classes, depth)
+def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1, *,
+                 input_shape: tuple[int, ...] | None = None) -> int:
+    """Multiply-accumulates of one forward pass of one example through a member of `width` (convolutional
+    families count from `input_shape`, default (input_dim,))."""
+    info = model_info(name)
+    if info.convolutional:
+        return info.forward_macs(width, tuple(input_shape or (input_dim,)), n_classes, depth)
+    return info.forward_macs(width, input_dim, n_classes, depth)

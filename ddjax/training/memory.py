@@ -47,15 +47,16 @@ class Budget(NamedTuple):
 
 
 def sweep_needs(config: Config, *, input_dim: int, n_classes: int, example_bytes: int, n_train_rows: int,
-                n_test_rows: int, batch_size: int, n_evals: int) -> Needs:
+                n_test_rows: int, batch_size: int, n_evals: int, input_shape: tuple[int, ...] | None = None) -> Needs:
     """The memory needs of `config`'s members, from the data's shapes (`example_bytes`: one stored example)."""
     shared = 2 * (n_train_rows + n_test_rows) * (example_bytes + VALUE_BYTES) + n_test_rows * VALUE_BYTES
     batch = batch_size or n_train_rows
     rows = n_train_rows + n_test_rows
 
     def member_bytes(width: int) -> int:
-        params = parameter_count(config.model, width, input_dim, n_classes, config.depth)
-        activations = activation_count(config.model, width, input_dim, n_classes, config.depth)
+        params = parameter_count(config.model, width, input_dim, n_classes, config.depth, input_shape=input_shape)
+        activations = activation_count(config.model, width, input_dim, n_classes, config.depth,
+                                       input_shape=input_shape)
         values = (3 * params + 2 * OPTIMIZER_COPIES[config.optimizer] * params + 2 * batch * activations
                   + rows * activations + rows + 4 * n_evals)
         return values * VALUE_BYTES

@@ -22,6 +22,7 @@ import optax
 from ddjax.data.augment import ImageSpec, standardize, training_inputs
 from ddjax.data.sampling import sample_batch
 from ddjax.models.families import ModelFamily, Params
+from ddjax.models.stateful import ModelState, StatefulFamily, batch_logits, split_initial
 from ddjax.training import hosts, sharding
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
@@ -56,12 +57,14 @@ class MemberState(NamedTuple):
     opt_state: Any
     diverged_step: jax.Array  # int32: -1 while finite, else the step whose update went non-finite.
     curves: dict[str, jax.Array]  # name -> float32 [n_eval_steps]
+    # Mutable model state (BatchNorm running statistics; {} for stateless families), stacked like params.
+    model_state: ModelState = {}
 
 
 class TrainSpec(NamedTuple):
     """The static description of how every member trains."""
 
-    model: ModelFamily
+    model: ModelFamily | StatefulFamily
     optimizer: str
     momentum: float
     loss: str
@@ -74,6 +77,7 @@ class TrainSpec(NamedTuple):
     sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
     image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
     precision: str = "float32"  # "bfloat16": the model computes on bfloat16 copies (`compute_cast`).
+    eval_batch: int = 1000  # Stateful (convolutional) families evaluate in chunks of this many rows.
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -149,6 +153,23 @@ def _logits(spec: TrainSpec, params, width, x):
     return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x).astype(jnp.float32)
 
 
+def _eval_logits(spec: TrainSpec, params, model_state, width, stored: jax.Array) -> jax.Array:
+    """Evaluation logits of one member on stored inputs. Stateful (convolutional) families run over chunks of
+    `spec.eval_batch` rows (`lax.map`), so no activation of the whole split is ever held."""
+    if not isinstance(spec.model, StatefulFamily):
+        return _logits(spec, params, width, model_inputs(spec, stored))
+    n = stored.shape[0]
+    size = min(spec.eval_batch, n)
+    n_chunks = -(-n // size)
+    padded = jnp.concatenate([stored, jnp.zeros((n_chunks * size - n, *stored.shape[1:]), stored.dtype)])
+
+    def chunk_logits(rows):
+        return batch_logits(spec.model, params, model_state, width, model_inputs(spec, rows), train=False)[0]
+
+    logits = jax.lax.map(chunk_logits, padded.reshape(n_chunks, size, *stored.shape[1:]))
+    return logits.reshape(n_chunks * size, -1)[:n]
+
+
 def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
     """Weight 1 / n_train on the first n_train of `n_rows` training rows and 0 after: a mean over the subsample."""
     return (jnp.arange(n_rows) < n_train) / n_train
@@ -175,11 +196,13 @@ def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: 
     return x, index, weights
 
 
-def member_init(spec: TrainSpec, params: Params, member: Members) -> MemberState:
-    """Initial training state of one member from its (padded) initial parameters."""
+def member_init(spec: TrainSpec, initial: Params, member: Members) -> MemberState:
+    """Initial training state of one member from its (padded) initial values as the family's `init` gave them
+    (for a stateful family: parameters and model state)."""
+    params, model_state = split_initial(spec.model, initial)
     opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
     curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, jnp.float32) for name in CURVES}
-    return MemberState(params, opt_state, jnp.int32(-1), curves)
+    return MemberState(params, opt_state, jnp.int32(-1), curves, model_state)
 
 
 def member_step(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, step) -> MemberState:
@@ -188,28 +211,37 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
     y = member.labels if index is None else member.labels[index]
 
     def batch_loss(params):
-        return jnp.sum(weights * example_losses(_logits(spec, params, member.width, x), y, spec.loss))
+        # Rows of weight 0 (an epoch's partial last batch) are left out of BatchNorm's statistics too.
+        if isinstance(spec.model, StatefulFamily):
+            logits, model_state = batch_logits(spec.model, params, state.model_state, member.width, x, train=True,
+                                               example_mask=weights > 0)
+        else:  # A family applied per example, in the precision of `spec` (`compute_cast`).
+            logits, model_state = _logits(spec, params, member.width, x), state.model_state
+        return jnp.sum(weights * example_losses(logits, y, spec.loss)), model_state
 
-    loss, grads = jax.value_and_grad(batch_loss)(state.params)
+    (loss, model_state), grads = jax.value_and_grad(batch_loss, has_aux=True)(state.params)
     optimizer = make_optimizer(spec.optimizer, 0.0, spec.momentum)  # The real rate lives in opt_state.
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     finite = jnp.isfinite(loss)
-    for leaf in jax.tree.leaves(params):
+    for leaf in jax.tree.leaves((params, model_state)):
         finite &= jnp.all(jnp.isfinite(leaf))
     alive = state.diverged_step < 0
     keep_new = finite & alive
-    params, opt_state = jax.tree.map(lambda new, old: jnp.where(keep_new, new, old),
-                                     (params, opt_state), (state.params, state.opt_state))
+    params, opt_state, model_state = jax.tree.map(lambda new, old: jnp.where(keep_new, new, old),
+                                                  (params, opt_state, model_state),
+                                                  (state.params, state.opt_state, state.model_state))
     diverged_step = jnp.where(alive & ~finite, step, state.diverged_step).astype(jnp.int32)
-    return MemberState(params, opt_state, diverged_step, state.curves)
+    return MemberState(params, opt_state, diverged_step, state.curves, model_state)
 
 
-def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData) -> dict[str, jax.Array]:
-    """Error and mean loss of one member on its own training labels and on the clean test set."""
-    train_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_train))
+def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData,
+                model_state: ModelState = {}) -> dict[str, jax.Array]:
+    """Error and mean loss of one member on its own training labels and on the clean test set (a stateful family
+    in evaluation mode: BatchNorm reads its running statistics)."""
+    train_logits = _eval_logits(spec, params, model_state, member.width, data.x_train)
     in_train = train_weights(data.x_train.shape[0], member.n_train)
-    test_logits = _logits(spec, params, member.width, model_inputs(spec, data.x_test))
+    test_logits = _eval_logits(spec, params, model_state, member.width, data.x_test)
     return {
         "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
         "train_loss": jnp.sum(in_train * example_losses(train_logits, member.labels, spec.loss)),
@@ -220,7 +252,7 @@ def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedDa
 
 def member_record(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, index) -> MemberState:
     """Writes the member's current evaluation into column `index` of its curves (NaN once diverged)."""
-    values = member_eval(spec, state.params, member, data)
+    values = member_eval(spec, state.params, member, data, state.model_state)
     diverged = state.diverged_step >= 0
     curves = {k: state.curves[k].at[index].set(jnp.where(diverged, jnp.nan, values[k])) for k in CURVES}
     return state._replace(curves=curves)

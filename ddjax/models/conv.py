@@ -1,0 +1,186 @@
+"""Convolutional families of width k, written for ONE member on a batch (flax linen; see `ddjax.models.stateful`).
+
+- `cnn1d`: the MNIST-1D notebook's CNN: Conv1d(1 -> k, kernel 5, stride 2, padding 1), then twice
+  Conv1d(k -> k, kernel 3, stride 2, padding 1) (40 -> 19 -> 10 -> 5 positions), ReLU after each, no
+  normalization, then a linear layer from 5k to the classes.
+- `cnn5`: Nakkiran et al.'s 5-layer CNN: four conv3x3 (with bias) - BatchNorm - ReLU layers of k, 2k, 4k, 8k
+  channels, 2x2 max-pooling after the second, third and fourth, 4x4 max-pooling, a linear layer from 8k.
+- `resnet18`: preactivation ResNet18 (He et al. 2016; the kuangliu/pytorch-cifar version Nakkiran et al. use):
+  3x3 stem conv of k channels, four stages of two preactivation blocks (BatchNorm - ReLU - conv3x3, twice) of
+  k, 2k, 4k, 8k channels with strides 1, 2, 2, 2, a 1x1 shortcut conv where the shape changes, global average
+  pooling and a linear layer. Convolutions have no bias (BatchNorm follows). k = 64: 11,171,146 parameters.
+
+Every module is built at a padded `max_width` and masks each channel beyond the member's `width` (times the
+stage's multiplier) after its activation (after BatchNorm + ReLU where there is one), so padded channels are
+exactly 0 and get zero gradient. The convolution's form (patch matmuls or `lax.conv_general_dilated`) is chosen
+per backend by `ddjax.models.conv_ops`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ddjax.models.conv_ops import conv_function
+from ddjax.models.stateful import StatefulFamily, channel_mask, flax_family
+
+BN_MOMENTUM = 0.9  # flax's decay of the running averages: PyTorch's momentum 0.1.
+BN_EPSILON = 1e-5  # PyTorch's default.
+
+
+class CNN1D(nn.Module):
+    """The MNIST-1D notebook CNN on [B, L, 1] signals."""
+
+    max_width: int
+    n_classes: int
+    conv: Callable
+
+    @nn.compact
+    def __call__(self, x, width, train, example_mask=None):
+        mask = channel_mask(width, self.max_width)
+        for i, (kernel, stride) in enumerate(((5, 2), (3, 2), (3, 2))):
+            x = nn.Conv(self.max_width, (kernel,), (stride,), [(1, 1)], conv_general_dilated=self.conv,
+                        name="stem" if i == 0 else None)(x)
+            # Mask after the activation so padded channels get exactly zero gradient.
+            x = nn.relu(x) * mask
+        return nn.DenseGeneral(self.n_classes, axis=(-2, -1), name="head")(x)
+
+
+def stage_mask(x: jax.Array, width, max_width: int) -> jax.Array:
+    """The channel mask of channels-last `x`, whose channel count is a multiple m of `max_width`: the member has
+    m * width real channels there."""
+    multiple = x.shape[-1] // max_width
+    return channel_mask(width * multiple, max_width * multiple)
+
+
+def _norm_relu(x, width_mask, train, example_mask, name=None):
+    """BatchNorm (statistics of this member's counted rows only) then ReLU, then the channel mask."""
+    x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(
+        x, mask=None if example_mask is None else example_mask[:, None, None, None])
+    return nn.relu(x) * width_mask
+
+
+class CNN5(nn.Module):
+    """Nakkiran et al.'s 5-layer CNN on [B, H, W, C] images (32 x 32 for the pooling to reach 1 x 1)."""
+
+    max_width: int
+    n_classes: int
+    conv: Callable
+
+    @nn.compact
+    def __call__(self, x, width, train, example_mask=None):
+        for i, multiple in enumerate((1, 2, 4, 8)):
+            x = nn.Conv(self.max_width * multiple, (3, 3), (1, 1), [(1, 1), (1, 1)], conv_general_dilated=self.conv,
+                        name="stem" if i == 0 else None)(x)
+            x = _norm_relu(x, channel_mask(width * multiple, self.max_width * multiple), train, example_mask)
+            if i > 0:
+                x = nn.max_pool(x, (2, 2), (2, 2))
+        x = nn.max_pool(x, (4, 4), (4, 4))
+        return nn.Dense(self.n_classes, name="head")(x.reshape(x.shape[0], -1))
+
+
+class PreActBlock(nn.Module):
+    """BatchNorm - ReLU - conv3x3 (stride), BatchNorm - ReLU - conv3x3, plus the (1x1 conv) shortcut."""
+
+    channels: int
+    stride: int
+    max_width: int
+    conv: Callable
+
+    @nn.compact
+    def __call__(self, x, width, train, example_mask):
+        out = _norm_relu(x, stage_mask(x, width, self.max_width), train, example_mask)
+        conv = dict(use_bias=False, conv_general_dilated=self.conv)
+        if self.stride != 1 or x.shape[-1] != self.channels:
+            shortcut = nn.Conv(self.channels, (1, 1), (self.stride,) * 2, [(0, 0), (0, 0)], **conv)(out)
+        else:
+            shortcut = x
+        out = nn.Conv(self.channels, (3, 3), (self.stride,) * 2, [(1, 1), (1, 1)], **conv)(out)
+        out = _norm_relu(out, stage_mask(out, width, self.max_width), train, example_mask)
+        out = nn.Conv(self.channels, (3, 3), (1, 1), [(1, 1), (1, 1)], **conv)(out)
+        return out + shortcut
+
+
+class PreActResNet18(nn.Module):
+    """Preactivation ResNet18 of stage widths k, 2k, 4k, 8k on [B, H, W, C] images."""
+
+    max_width: int
+    n_classes: int
+    conv: Callable
+
+    @nn.compact
+    def __call__(self, x, width, train, example_mask=None):
+        x = nn.Conv(self.max_width, (3, 3), (1, 1), [(1, 1), (1, 1)], use_bias=False,
+                    conv_general_dilated=self.conv, name="stem")(x)
+        for multiple, stride in ((1, 1), (2, 2), (4, 2), (8, 2)):
+            for block_stride in (stride, 1):
+                x = PreActBlock(self.max_width * multiple, block_stride, self.max_width, self.conv)(
+                    x, width, train, example_mask)
+        # Padded channels are 0 here already (zero weights of masked inputs); the mask makes it explicit.
+        x = jnp.mean(x * stage_mask(x, width, self.max_width), axis=(1, 2))
+        return nn.Dense(self.n_classes, name="head")(x)
+
+
+_MODULES = {"cnn1d": CNN1D, "cnn5": CNN5, "resnet18": PreActResNet18}
+
+
+def conv_family(name: str, input_shape: tuple[int, ...], n_classes: int = 10, *,
+                conv: str | None = None) -> StatefulFamily:
+    """The family `name` ("cnn1d", "cnn5", "resnet18") for one example of `input_shape` (a 1-D signal of length
+    L is read as [L, 1]); `conv` picks the convolution's form ("patches" or "lax"; default per backend)."""
+    shape = tuple(input_shape) + (1,) if len(input_shape) == 1 else tuple(input_shape)
+    function = conv_function(conv)
+    return flax_family(lambda max_width: _MODULES[name](max_width, n_classes, function), shape)
+
+
+def _out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def cnn1d_macs(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Multiply-accumulates of one `cnn1d` forward pass of one example."""
+    length, channels, macs = input_shape[0], (input_shape[1] if len(input_shape) > 1 else 1), 0
+    for kernel in (5, 3, 3):
+        length = _out(length, kernel, 2, 1)
+        macs += length * kernel * channels * width
+        channels = width
+    return macs + length * width * n_classes
+
+
+def cnn5_macs(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Multiply-accumulates of one `cnn5` forward pass of one example (convolutions and the linear layer)."""
+    height, size_w, channels = input_shape
+    macs = 0
+    for i, multiple in enumerate((1, 2, 4, 8)):
+        macs += height * size_w * 9 * channels * width * multiple
+        channels = width * multiple
+        if i > 0:
+            height, size_w = height // 2, size_w // 2
+    return macs + (height // 4) * (size_w // 4) * channels * n_classes
+
+
+def resnet18_macs(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Multiply-accumulates of one `resnet18` forward pass of one example (convolutions and the linear layer)."""
+    height, size_w, channels = input_shape
+    macs = height * size_w * 9 * channels * width
+    channels = width
+    for multiple, stride in ((1, 1), (2, 2), (4, 2), (8, 2)):
+        for block_stride in (stride, 1):
+            out_channels = width * multiple
+            height, size_w = _out(height, 3, block_stride, 1), _out(size_w, 3, block_stride, 1)
+            positions = height * size_w
+            macs += positions * 9 * channels * out_channels + positions * 9 * out_channels * out_channels
+            if block_stride != 1 or channels != out_channels:
+                macs += positions * channels * out_channels
+            channels = out_channels
+    return macs + channels * n_classes
+
+
+def parameter_count(family: StatefulFamily, width: int, n_classes: int = 10) -> int:
+    """Trainable parameters of a member of `width` (its variables at its true width)."""
+    params = family.init(0, width, width, 0, n_classes)["params"]
+    return int(sum(leaf.size for leaf in jax.tree.leaves(params)))
+
