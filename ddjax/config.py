@@ -14,6 +14,7 @@ from ddjax.models.registry import MODELS, model_info
 
 METHODS = ("train", "min_norm")
 OPTIMIZERS = ("sgd", "momentum", "adam")
+LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
 PRECISIONS = ("float32", "bfloat16")
@@ -56,6 +57,10 @@ class Config:
     # Training.
     optimizer: str = "adam"
     momentum: float = 0.9
+    # Learning-rate schedule, a factor of every member's rate: "constant", or "inverse_sqrt": rate / sqrt(1 + step //
+    # lr_schedule_steps) (Nakkiran et al.'s CNN runs: SGD at 0.1 / sqrt(1 + step // 512)).
+    lr_schedule: str = "constant"
+    lr_schedule_steps: int = 512
     batch_size: int = 128  # 0 means full batch.
     steps: int = 1000
     # "replacement": every batch drawn uniformly with replacement; "epoch": each epoch a fresh permutation of the
@@ -191,7 +196,8 @@ def validate(config: Config) -> Config:
     c = config
     for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
-                         ("sampling", SAMPLINGS), ("precision", PRECISIONS)):
+                         ("sampling", SAMPLINGS), ("precision", PRECISIONS),
+                         ("lr_schedule", LR_SCHEDULES)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     for axis in AXES:
         values = getattr(c, axis)
@@ -227,6 +233,9 @@ def validate(config: Config) -> Config:
     _require(c.input_dim >= 1, "input_dim", c.input_dim, "an integer >= 1")
     _require(c.n_classes >= 2, "n_classes", c.n_classes, "an integer >= 2")
     _require(math.isfinite(c.momentum) and 0 <= c.momentum < 1, "momentum", c.momentum, "a number in [0, 1)")
+    _require(c.lr_schedule_steps >= 1, "lr_schedule_steps", c.lr_schedule_steps, "an integer >= 1")
+    _require(c.lr_schedule == "constant" or c.method == "train", "lr_schedule", c.lr_schedule,
+             f"only 'constant' with method={c.method} (a closed form takes no steps)")
     _require(math.isfinite(c.teacher_noise) and c.teacher_noise >= 0, "teacher_noise", c.teacher_noise,
              "a finite number >= 0")
     _require(0 <= c.train_tolerance < 1, "train_tolerance", c.train_tolerance, "a number in [0, 1)")

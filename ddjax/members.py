@@ -36,7 +36,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
-        image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision)
+        image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
+        lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps)
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from ddjax.data.registry import load_dataset
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.runs.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.sweep import run_sweep
-from ddjax.training import blockpacked
+from ddjax.training import block_layout, blockpacked
 from ddjax.training.block_layout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
 from ddjax.training.blockpacked import block_program, block_setup, initial_states
 from ddjax.training.packed.streams import packed_data
@@ -25,6 +25,7 @@ def _setup(config, n_parts=1):
 
 # Packing sums in another order than serial mode (float reassociation only); Adam amplifies that, hence 3e-3.
 # Widths (1, 3, 9, 20, 21): buckets of several members, and with 3 parts extra (width 0) members.
+@pytest.mark.usefixtures("tight_buckets")
 @pytest.mark.parametrize("overrides, n_parts", [
     (dict(depth=2, learning_rate=(3e-3,)), 1),
     (dict(depth=3, optimizer="sgd", loss="squared", batch_size=0, n_train=(150, 200), label_noise=(0.0, 0.3),
@@ -57,6 +58,7 @@ def test_block_packed_members_equal_serial_members(tiny_config, overrides, n_par
             np.testing.assert_allclose(state.curves[s, k, CURVES.index(name)], alone.curves[name], atol=1.01 / n)
 
 
+@pytest.mark.usefixtures("tight_buckets")
 def test_padded_units_get_exactly_zero_gradient(tiny_config):
     config = replace(tiny_config, width=(1, 3, 9, 20), seed=(0,), depth=3)
     dataset, data, spec, coords, setup = _setup(config, 2)
@@ -86,7 +88,7 @@ def test_padded_units_get_exactly_zero_gradient(tiny_config):
 def test_buckets_hold_every_member_once_and_parts_have_equal_shapes():
     widths = np.array([1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 233])
     for n_parts in (1, 2, 3):
-        buckets = plan_buckets(widths, depth=2, input_dim=40, n_classes=10, n_parts=n_parts)
+        buckets = plan_buckets(widths, depth=2, input_dim=40, n_classes=10, n_parts=n_parts, examples_per_step=128)
         assert sorted(np.concatenate(buckets).tolist()) == list(range(len(widths)))
         assert all(widths[a].max() <= widths[b].min() for a, b in zip(buckets, buckets[1:]))  # Contiguous.
         index, layouts = part_layouts(widths, buckets, n_parts)
@@ -95,8 +97,11 @@ def test_buckets_hold_every_member_once_and_parts_have_equal_shapes():
         for part, layout in zip(index, layouts):
             assert layout.unit_mask.sum() == widths[part[part >= 0]].sum()
             assert all(layout.widths[b.first:b.first + b.count].max() <= b.size for b in layout.buckets)
-    # The widest members dominate the cost of the hidden-to-hidden layers, so they get tight buckets.
-    assert plan_buckets(widths, depth=2, input_dim=40, n_classes=10)[-1].tolist() == [11, 12]
+    # Where arithmetic dominates (many examples a step), the widest members, which dominate the cost of the
+    # hidden-to-hidden layers, get tight buckets; where a bucket's fixed cost per step dominates, fewer buckets.
+    large = plan_buckets(widths, depth=2, input_dim=40, n_classes=10, examples_per_step=4000)
+    assert large[-1].tolist() == [11, 12]
+    assert len(plan_buckets(widths, depth=2, input_dim=40, n_classes=10, examples_per_step=128)) < len(large)
 
 
 def test_pack_and_unpack_are_inverse(tiny_config):
@@ -104,7 +109,7 @@ def test_pack_and_unpack_are_inverse(tiny_config):
     dataset = load_dataset(config)
     spec = train_spec(config, dataset)
     widths = np.array([2, 5, 7])
-    _, (layout,) = part_layouts(widths, plan_buckets(widths, depth=3, input_dim=8, n_classes=3), 1)
+    _, (layout,) = part_layouts(widths, plan_buckets(widths, depth=3, input_dim=8, n_classes=3, examples_per_step=16), 1)
     members = [spec.model.init(0, int(w), int(w), 8, 3) for w in layout.widths]
     packed = pack_params(members, layout)
     for k, member in enumerate(members):
@@ -124,6 +129,7 @@ def test_host_initial_states_equal_the_jitted_init(tiny_config, optimizer):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.usefixtures("tight_buckets")
 def test_deeper_mlp_sweeps_take_the_block_packed_layout_and_compile_once(tiny_config):
     result = run_sweep(replace(tiny_config, width=(1, 2, 3, 5, 8, 13, 21, 34), seed=(0, 1, 2), depth=2))
     assert result.scheme == "blockpacked" and result.n_compiles == 1 and result.padding_efficiency > 0.5
@@ -131,6 +137,7 @@ def test_deeper_mlp_sweeps_take_the_block_packed_layout_and_compile_once(tiny_co
         run_sweep(replace(tiny_config, model="random_relu_features"), scheme="blockpacked")
 
 
+@pytest.mark.usefixtures("tight_buckets")
 def test_diverging_member_is_isolated_in_its_block(tiny_config):
     base = replace(tiny_config, width=(4, 12), seed=(0,), depth=2, optimizer="sgd", loss="squared",
                    learning_rate=(0.05,))
@@ -142,6 +149,7 @@ def test_diverging_member_is_isolated_in_its_block(tiny_config):
         np.testing.assert_array_equal(mixed.curves[name][calm], alone.curves[name])
 
 
+@pytest.mark.usefixtures("tight_buckets")
 def test_resumed_block_packed_sweep_gives_the_same_curves(tiny_config, tmp_path):
     config = replace(tiny_config, depth=3, learning_rate=(3e-3,))
     saved = []
@@ -159,14 +167,23 @@ def test_resumed_block_packed_sweep_gives_the_same_curves(tiny_config, tmp_path)
         np.testing.assert_array_equal(resumed.curves[name], whole.curves[name])
 
 
+@pytest.fixture
+def tight_buckets(monkeypatch):
+    """A small fixed cost per bucket (4000 multiply-accumulates per example at batch 16), so that even these tiny
+    nets are cut into several buckets and the tests see the layout's seams (the real constant plans one bucket
+    for them)."""
+    monkeypatch.setattr(block_layout, "BUCKET_OVERHEAD_STEP_MACS", 4000 * 16)
+
+
 def test_parts_are_cut_only_where_they_add_little_padding():
-    shape = dict(depth=2, input_dim=40, n_classes=10)
+    shape = dict(depth=2, input_dim=40, n_classes=10, examples_per_step=4000)
     geometric = np.array([1, 2, 3, 4, 5, 7, 11, 16, 24, 35, 53, 78, 116, 172, 256])
     assert worthwhile_parts(geometric, 2, **shape) == 1  # Pairing 256 with 172 would execute 1.27x.
     assert worthwhile_parts(np.repeat(geometric, 2), 2, **shape) == 2  # Each width twice: equal pairs.
     assert worthwhile_parts(geometric, 1, **shape) == 1
 
 
+@pytest.mark.usefixtures("tight_buckets")
 def test_large_batches_go_through_in_chunks_with_the_same_logits(tiny_config, monkeypatch):
     config = replace(tiny_config, width=(2, 5, 9), seed=(0,), depth=2)
     _, data, _, _, setup = _setup(config)

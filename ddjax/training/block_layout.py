@@ -18,9 +18,14 @@ import numpy as np
 
 from ddjax.models.families import Params
 
-# A bucket's fixed cost, in multiply-accumulates per example (a few more kernels per step and more to compile);
-# chosen on the 2-core CPU with the benchmark grid at depth 2 (see `plan_buckets`).
-BUCKET_OVERHEAD_MACS = 4000
+# A bucket's fixed cost per training step, in multiply-accumulates: its kernels' launches (about 30 more a step)
+# and its share of the compile. Chosen by measurement on the quiet 2-core CPU (Intel Xeon), the benchmark grid at
+# depth 2 (15 widths 1..256, batch 128, 2000 Adam steps), vmap total against the buckets this planned:
+# 6 buckets (11..256, padding efficiency 0.94, 1 device) 8.0-9.3 s; 3 buckets (24, 116, 256; 0.63, 2 devices)
+# 6.7 s; 2 buckets (53, 256; 0.42) 8.2-9.1 s; 1 bucket (0.13) 20 s. Kernel launches, not arithmetic, bound a step
+# of these small matmuls, so a few wide buckets beat many tight ones there; with large batches the arithmetic
+# dominates and the same constant, spread over more examples, plans tighter buckets.
+BUCKET_OVERHEAD_STEP_MACS = 12_800_000
 MAX_BUCKETS = 6
 
 
@@ -64,21 +69,23 @@ def member_cost(size: int, depth: int, input_dim: int, n_classes: int) -> int:
     return size * (input_dim + 1 + n_classes) + (depth - 1) * size * (size + 1)
 
 
-def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: int, n_parts: int = 1,
-                 max_buckets: int = MAX_BUCKETS) -> list[np.ndarray]:
+def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: int, examples_per_step: int,
+                 n_parts: int = 1, max_buckets: int = MAX_BUCKETS) -> list[np.ndarray]:
     """Member indices of each bucket (ascending width), chosen to execute the least estimated cost.
 
     Dynamic programming over the members sorted by width: a bucket of members i..j-1 costs its block size's
     `member_cost` for every member it holds across `n_parts` parts (its count rounded up to a multiple of the
-    parts: the extra members are padding too) plus `BUCKET_OVERHEAD_MACS`.
+    parts: the extra members are padding too) plus `BUCKET_OVERHEAD_STEP_MACS` spread over the
+    `examples_per_step` examples of a step (the batch size, or the training set for full batches).
     """
     order = np.argsort(widths, kind="stable")
     sorted_widths = np.asarray(widths)[order]
     k = len(order)
+    overhead = BUCKET_OVERHEAD_STEP_MACS / examples_per_step
 
     def cost(i, j):
         held = math.ceil((j - i) / n_parts) * n_parts
-        return held * member_cost(int(sorted_widths[j - 1]), depth, input_dim, n_classes) + BUCKET_OVERHEAD_MACS
+        return held * member_cost(int(sorted_widths[j - 1]), depth, input_dim, n_classes) + overhead
 
     best = np.full((max_buckets + 1, k + 1), np.inf)
     cut = np.zeros((max_buckets + 1, k + 1), dtype=int)
@@ -99,9 +106,9 @@ def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: i
 MAX_PART_OVERHEAD = 1.1  # Cut into parts only while that executes at most 10% more (see `worthwhile_parts`).
 
 
-def planned_cost(widths: np.ndarray, n_parts: int, **shape) -> float:
+def planned_cost(widths: np.ndarray, n_parts: int, *, examples_per_step: int, **shape) -> float:
     """Executed multiply-accumulates per example of the planned buckets dealt over `n_parts` parts."""
-    buckets = plan_buckets(widths, n_parts=n_parts, **shape)
+    buckets = plan_buckets(widths, n_parts=n_parts, examples_per_step=examples_per_step, **shape)
     widths = np.asarray(widths)
     return float(sum(math.ceil(len(b) / n_parts) * n_parts * member_cost(int(widths[b].max()), **shape)
                      for b in buckets))

@@ -23,6 +23,7 @@ from ddjax.data.datasets import member_labels
 from ddjax.training.block_layout import (BlockLayout, member_cost, pack_params, part_layouts, plan_buckets,
                                          worthwhile_parts)
 from ddjax.training.packed.streams import PackedData, PackedState, _base_optimizer, bias_input, stream_record
+from ddjax.training.schedules import learning_rate_factor
 from ddjax.training.trainer import CURVES, build_program, compute_cast, example_losses, training_batch
 
 
@@ -158,7 +159,11 @@ def stream_step(model: BlockModel, state: PackedState, stream: BlockStream, data
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    params = model.map_members(lambda rate, p, d: p - rate * d, stream.learning_rate, state.params, direction)
+    rate = stream.learning_rate
+    factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)
+    if factor is not None:
+        rate = rate * factor
+    params = model.map_members(lambda rate, p, d: p - rate * d, rate, state.params, direction)
     non_finite = model.member_sums(jax.tree.map(lambda p: jnp.where(jnp.isfinite(p), 0.0, 1.0), params))
     alive = state.diverged_step < 0
     keep = alive & jnp.isfinite(losses) & (non_finite == 0)
@@ -179,13 +184,18 @@ class BlockSetup(NamedTuple):
     slot_of: np.ndarray  # [member] member index within its stream.
 
 
+def examples_per_step(spec, config) -> int:
+    """Examples one member trains on in a step: the batch, or its largest training set for full batches."""
+    return spec.batch_size or max(config.n_train)
+
+
 def useful_parts(config, spec, coords: dict[str, np.ndarray], n_parts: int) -> int:
     """How many parts `block_setup` should cut each stream into, given `n_parts` wanted to fill the devices:
     fewer where parts would execute much more padding (`ddjax.training.block_layout.worthwhile_parts`)."""
     slots = dict.fromkeys(zip(*(coords[axis].tolist() for axis in ("width", "label_noise", "learning_rate"))))
     widths = np.array([w for w, _, _ in slots])
     return worthwhile_parts(widths, min(n_parts, len(widths)), depth=config.depth, input_dim=spec.input_dim,
-                            n_classes=spec.n_classes)
+                            n_classes=spec.n_classes, examples_per_step=examples_per_step(spec, config))
 
 
 def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: int = 1) -> BlockSetup:
@@ -197,7 +207,7 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
     widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots], np.float32)
     n_parts = min(n_parts, len(slots))
     buckets = plan_buckets(widths, depth=config.depth, input_dim=spec.input_dim, n_classes=spec.n_classes,
-                           n_parts=n_parts)
+                           n_parts=n_parts, examples_per_step=examples_per_step(spec, config))
     index, layouts = part_layouts(widths, buckets, n_parts)
     part_of, position = np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64)
     for p, members in enumerate(index):

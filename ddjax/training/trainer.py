@@ -24,6 +24,7 @@ from ddjax.data.sampling import sample_batch
 from ddjax.models.families import ModelFamily, Params
 from ddjax.models.stateful import ModelState, StatefulFamily, batch_logits, split_initial
 from ddjax.training import hosts, sharding
+from ddjax.training.schedules import learning_rate_factor
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 
@@ -78,6 +79,8 @@ class TrainSpec(NamedTuple):
     image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
     precision: str = "float32"  # "bfloat16": the model computes on bfloat16 copies (`compute_cast`).
     eval_batch: int = 1000  # Stateful (convolutional) families evaluate in chunks of this many rows.
+    lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
+    lr_schedule_steps: int = 512
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -222,6 +225,9 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
     (loss, model_state), grads = jax.value_and_grad(batch_loss, has_aux=True)(state.params)
     optimizer = make_optimizer(spec.optimizer, 0.0, spec.momentum)  # The real rate lives in opt_state.
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)
+    if factor is not None:
+        updates = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
     params = optax.apply_updates(state.params, updates)
     finite = jnp.isfinite(loss)
     for leaf in jax.tree.leaves((params, model_state)):

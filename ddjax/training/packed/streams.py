@@ -25,6 +25,7 @@ import optax
 
 from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
+from ddjax.training.schedules import learning_rate_factor
 from ddjax.training.trainer import (CURVES, SharedData, compute_cast, example_losses, model_inputs, train_weights,
                                     training_batch)
 
@@ -206,7 +207,11 @@ def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: P
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    params = state.params - stream.row_learning_rate[:, None] * direction
+    rate = stream.row_learning_rate
+    factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)
+    if factor is not None:
+        rate = rate * factor
+    params = state.params - rate[:, None] * direction
     non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
     row_member = jnp.asarray(packed.layout_arrays(stream.part).row_member)
     non_finite = jax.ops.segment_sum(non_finite_rows, row_member, k)
