@@ -57,9 +57,10 @@ def experiment_config(name: str, variant: str = "default") -> Config:
 
 
 def variant(config: Config, name: str, **variants: dict[str, Any]) -> Config:
-    """`config` with the overrides of variant `name` applied ("default" applies none)."""
+    """`config` with the overrides of variant `name` applied ("default" applies none), validated, with `epochs`
+    resolved into `steps`."""
     if name == "default":
-        return config
+        return replace(config)
     if name not in variants:
         raise ConfigError(f"unknown variant {name!r}; available: default, {', '.join(variants)}")
     return replace(config, **variants[name])

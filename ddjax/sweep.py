@@ -129,7 +129,8 @@ def _memory(config: Config, dataset, spec: TrainSpec, devices) -> tuple[Needs, B
                         example_bytes=int(np.prod(dataset.x_train.shape[1:])) * dataset.x_train.itemsize,
                         n_train_rows=n_train_rows, n_test_rows=len(dataset.x_test), batch_size=config.batch_size,
                         n_evals=min(config.n_evals, config.steps) + 1,
-                        input_shape=tuple(int(d) for d in dataset.x_train.shape[1:]))
+                        input_shape=tuple(int(d) for d in dataset.x_train.shape[1:]),
+                        eval_rows=spec.eval_batch if model_info(config.model).convolutional else None)
     budget = device_budget(devices, config.memory_budget_bytes)
     refuse_oversize(config, needs, budget)
     return needs, budget

@@ -50,6 +50,22 @@ def test_estimate_bounds_what_xla_allocates_for_a_grouped_program(tiny_config, w
     assert actual <= estimate <= 4 * actual, (actual, estimate)  # An upper bound, and not a wild one.
 
 
+@pytest.mark.parametrize("width, n_samples", [(8, 800), (48, 1600)])
+def test_estimate_bounds_what_xla_allocates_for_a_convolutional_program(width, n_samples):
+    # Evaluation in chunks of eval_batch rows: the estimate counts one chunk's activations, not the whole split's
+    # (which refused the notebook's width-100 cnn1d at 28 GiB).
+    from ddjax.experiment import experiment_config
+
+    config = replace(experiment_config("cnn_mnist1d", "smoke"), width=(width,), seed=(0, 1, 2), n_samples=n_samples)
+    dataset, spec, needs, _ = _needs(config)
+    params, members = stack_members(expand_members(config), np.arange(3), dataset, config, spec, width)
+    program = build_program(spec)
+    states = program.init((params,), (members,))
+    compiled = program.run_chunk.lower(states, (members,), shared_data(dataset, config), jax.numpy.int32(0)).compile()
+    estimate, actual = needs.shared_bytes + 3 * needs.member_bytes(width), _xla_bytes(compiled)
+    assert actual <= estimate <= 4 * actual, (actual, estimate)
+
+
 def test_estimate_bounds_what_xla_allocates_for_a_packed_program(tiny_config):
     config = replace(tiny_config, width=(3, 9, 40, 100))
     dataset, spec, needs, _ = _needs(config)
@@ -204,3 +220,10 @@ def test_consecutive_programs_on_two_devices_give_the_curves_of_one_program():
     for scheme, (n_programs, n_compiles, n_devices, difference) in json.loads(done.stdout).items():
         assert n_programs >= 3 and n_compiles == 1 and n_devices == 2, scheme
         assert difference < 1e-5, (scheme, difference)
+
+
+def test_the_full_convolutional_experiments_fit_a_cpu_host():
+    from ddjax.experiment import experiment_config
+
+    # The notebook's sweep (widths up to 100, 16000 rows evaluated in chunks) was once refused at 28 GiB a member.
+    sweep.check_memory(experiment_config("cnn_mnist1d"))

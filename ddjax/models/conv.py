@@ -179,6 +179,88 @@ def resnet18_macs(width: int, input_shape: tuple[int, ...], n_classes: int) -> i
     return macs + channels * n_classes
 
 
+# Stored values, for memory planning (`ddjax.training.memory`): parameters with BatchNorm's running statistics,
+# and the activations one example keeps for the backward pass. A convolution keeps its input patches (taps x
+# input channels a position: the CPU's patch matmuls) and its output; BatchNorm its normalized and scaled
+# outputs; ReLU and the channel mask one array each; pooling its output.
+
+
+def cnn1d_parameters(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Parameters of one `cnn1d` member (kernels and biases; no BatchNorm)."""
+    length, channels, count = input_shape[0], (input_shape[1] if len(input_shape) > 1 else 1), 0
+    for kernel in (5, 3, 3):
+        length = _out(length, kernel, 2, 1)
+        count += kernel * channels * width + width
+        channels = width
+    return count + length * width * n_classes + n_classes
+
+
+def cnn1d_activations(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Values one `cnn1d` example keeps for the backward pass: patches, convolution, ReLU and mask outputs."""
+    length, channels, count = input_shape[0], (input_shape[1] if len(input_shape) > 1 else 1), 0
+    for kernel in (5, 3, 3):
+        length = _out(length, kernel, 2, 1)
+        count += length * kernel * channels + 3 * length * width
+        channels = width
+    return count + n_classes
+
+
+def cnn5_parameters(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Parameters of one `cnn5` member: kernels, biases, BatchNorm scales, offsets and running statistics."""
+    channels, count = input_shape[-1], 0
+    for multiple in (1, 2, 4, 8):
+        count += 9 * channels * width * multiple + 5 * width * multiple
+        channels = width * multiple
+    return count + channels * n_classes + n_classes
+
+
+def cnn5_activations(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Values one `cnn5` example keeps for the backward pass."""
+    height, size_w, channels = input_shape
+    count = 0
+    for i, multiple in enumerate((1, 2, 4, 8)):
+        out = width * multiple
+        count += height * size_w * (9 * channels + 5 * out)  # Patches; conv, 2 BatchNorm, ReLU, mask outputs.
+        if i > 0:
+            height, size_w = height // 2, size_w // 2
+            count += height * size_w * out
+        channels = out
+    return count + channels + n_classes
+
+
+def _resnet18_blocks(width: int, input_shape: tuple[int, ...]):
+    """(input positions, output positions, input channels, output channels, stride) of each block."""
+    height, size_w, channels = input_shape[0], input_shape[1], width
+    for multiple, stride in ((1, 1), (2, 2), (4, 2), (8, 2)):
+        for block_stride in (stride, 1):
+            out_h, out_w = _out(height, 3, block_stride, 1), _out(size_w, 3, block_stride, 1)
+            yield height * size_w, out_h * out_w, channels, width * multiple, block_stride
+            height, size_w, channels = out_h, out_w, width * multiple
+
+
+def resnet18_parameters(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Parameters of one `resnet18` member: kernels, BatchNorm scales, offsets and running statistics."""
+    count = 9 * input_shape[-1] * width
+    for _, _, c_in, c_out, stride in _resnet18_blocks(width, input_shape):
+        count += 4 * c_in + 9 * c_in * c_out + 4 * c_out + 9 * c_out * c_out
+        if stride != 1 or c_in != c_out:
+            count += c_in * c_out
+    return count + 8 * width * n_classes + n_classes
+
+
+def resnet18_activations(width: int, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """Values one `resnet18` example keeps for the backward pass."""
+    height, size_w, channels = input_shape
+    count = height * size_w * (9 * channels + width)  # The stem's patches and output.
+    for positions, out_positions, c_in, c_out, stride in _resnet18_blocks(width, input_shape):
+        count += 4 * positions * c_in  # BatchNorm (2), ReLU, mask of the block's input.
+        count += out_positions * (9 * c_in + 5 * c_out)  # Patches; conv, BatchNorm (2), ReLU, mask.
+        count += out_positions * (9 * c_out + 2 * c_out)  # Patches; conv, the sum with the shortcut.
+        if stride != 1 or c_in != c_out:
+            count += out_positions * (c_in + c_out)
+    return count + 8 * width + n_classes
+
+
 def parameter_count(family: StatefulFamily, width: int, n_classes: int = 10) -> int:
     """Trainable parameters of a member of `width` (its variables at its true width)."""
     params = family.init(0, width, width, 0, n_classes)["params"]

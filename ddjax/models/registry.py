@@ -11,7 +11,9 @@ from typing import Callable, NamedTuple
 
 import jax
 
-from ddjax.models.conv import cnn1d_macs, cnn5_macs, conv_family, resnet18_macs
+from ddjax.models.conv import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, cnn5_activations, cnn5_macs,
+                               cnn5_parameters, conv_family, resnet18_activations, resnet18_macs,
+                               resnet18_parameters)
 from ddjax.models.families import ModelFamily, cosine_features, mlp, random_features
 from ddjax.models.stateful import StatefulFamily
 
@@ -44,7 +46,7 @@ class ModelInfo(NamedTuple):
     parameters: Callable[[int, int, int, int], int] | None = None
     activations: Callable[[int, int, int, int], int] | None = None
     # Convolutional (`ddjax.models.conv`): `build` is (depth, input_shape, n_classes) -> StatefulFamily and
-    # `forward_macs` is (width, input_shape, n_classes, depth) -> int.
+    # `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes, depth) -> int.
     convolutional: bool = False
 
 
@@ -68,6 +70,16 @@ def _readout_parameters(width: int, input_dim: int, n_classes: int, depth: int) 
     return _readout_macs(width, input_dim, n_classes, depth) + width + n_classes  # Projection, phases, read-out.
 
 
+def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ...]) -> ModelInfo:
+    """The row of a convolutional family: its counts take (width, input_shape, n_classes); depth is unused."""
+    def by_shape(count):
+        return lambda width, shape, classes, depth: count(width, shape, classes)
+
+    return ModelInfo(lambda depth, shape, classes: conv_family(name, shape, classes), by_shape(macs),
+                     parameters=by_shape(parameters), activations=by_shape(activations), datasets=datasets,
+                     convolutional=True)
+
+
 MODELS: dict[str, ModelInfo] = {
     "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),
                      parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True),
@@ -78,15 +90,10 @@ MODELS: dict[str, ModelInfo] = {
                                          PackedForm("features", cosine_features, fixed_features=True),
                                          closed_form=True, parameters=_readout_parameters,
                                          activations=_mlp_activations),
-    "cnn1d": ModelInfo(lambda depth, shape, classes: conv_family("cnn1d", shape, classes),
-                       lambda width, shape, classes, depth: cnn1d_macs(width, shape, classes),
-                       datasets=("mnist1d",), convolutional=True),
-    "cnn5": ModelInfo(lambda depth, shape, classes: conv_family("cnn5", shape, classes),
-                      lambda width, shape, classes, depth: cnn5_macs(width, shape, classes),
-                      datasets=("cifar10",), convolutional=True),
-    "resnet18": ModelInfo(lambda depth, shape, classes: conv_family("resnet18", shape, classes),
-                          lambda width, shape, classes, depth: resnet18_macs(width, shape, classes),
-                          datasets=("mnist", "fashion_mnist", "cifar10"), convolutional=True),
+    "cnn1d": _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",)),
+    "cnn5": _conv_info("cnn5", cnn5_macs, cnn5_parameters, cnn5_activations, ("cifar10",)),
+    "resnet18": _conv_info("resnet18", resnet18_macs, resnet18_parameters, resnet18_activations,
+                           ("mnist", "fashion_mnist", "cifar10")),
     # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
     "linear": ModelInfo(None, _readout_macs, closed_form=True, datasets=("gaussian_regression",)),
 }
@@ -126,7 +133,7 @@ def parameter_count(name: str, width: int, input_dim: int, n_classes: int, depth
     info = model_info(name)
     if info.parameters is None:
         return forward_macs(name, width, input_dim, n_classes, depth, input_shape=input_shape)
-    return info.parameters(width, input_dim, n_classes, depth)
+    return info.parameters(width, _input(info, input_dim, input_shape), n_classes, depth)
 
 
 def activation_count(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1, *,
@@ -136,7 +143,7 @@ def activation_count(name: str, width: int, input_dim: int, n_classes: int, dept
     info = model_info(name)
     if info.activations is None:
         return forward_macs(name, width, input_dim, n_classes, depth, input_shape=input_shape)
-    return info.activations(width, input_dim, n_classes, depth)
+    return info.activations(width, _input(info, input_dim, input_shape), n_classes, depth)
 
 
 def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: int = 1, *,
@@ -144,6 +151,9 @@ def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: i
     """Multiply-accumulates of one forward pass of one example through a member of `width` (convolutional
     families count from `input_shape`, default (input_dim,))."""
     info = model_info(name)
-    if info.convolutional:
-        return info.forward_macs(width, tuple(input_shape or (input_dim,)), n_classes, depth)
-    return info.forward_macs(width, input_dim, n_classes, depth)
+    return info.forward_macs(width, _input(info, input_dim, input_shape), n_classes, depth)
+
+
+def _input(info: ModelInfo, input_dim: int, input_shape: tuple[int, ...] | None):
+    """What a family's counts take: the shape of one example for a convolutional family, else input_dim."""
+    return tuple(input_shape or (input_dim,)) if info.convolutional else input_dim

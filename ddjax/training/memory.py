@@ -4,7 +4,8 @@ Estimated from shapes before anything is allocated or compiled. A member of widt
 value): its parameters P(w) three times over (the parameters, their gradient, the updated parameters) plus the
 optimizer state twice (old and new: 2 P for Adam, P for momentum, 0 for SGD); the activations of one training
 batch (kept for the backward pass, and their gradient); the activations of its evaluation, which runs on the
-training and test rows as one batch; its labels and its curves. Every device also holds a copy of the shared data
+training and test rows as one batch (convolutional families: in chunks of `eval_batch` rows, whose logits are
+gathered for every row); its labels and its curves. Every device also holds a copy of the shared data
 (twice: the packed layout keeps training rows and evaluation rows apart). P(w) and the activations of one example
 come from the model registry (`ddjax.models.registry.parameter_count`, `activation_count`). Members padded to a
 wider width are counted at the width they execute at. The estimate is meant to be an upper bound of what XLA
@@ -47,18 +48,22 @@ class Budget(NamedTuple):
 
 
 def sweep_needs(config: Config, *, input_dim: int, n_classes: int, example_bytes: int, n_train_rows: int,
-                n_test_rows: int, batch_size: int, n_evals: int, input_shape: tuple[int, ...] | None = None) -> Needs:
-    """The memory needs of `config`'s members, from the data's shapes (`example_bytes`: one stored example)."""
+                n_test_rows: int, batch_size: int, n_evals: int, input_shape: tuple[int, ...] | None = None,
+                eval_rows: int | None = None) -> Needs:
+    """The memory needs of `config`'s members, from the data's shapes (`example_bytes`: one stored example);
+    `eval_rows`: the rows an evaluation takes at once (None: all of them)."""
     shared = 2 * (n_train_rows + n_test_rows) * (example_bytes + VALUE_BYTES) + n_test_rows * VALUE_BYTES
     batch = batch_size or n_train_rows
     rows = n_train_rows + n_test_rows
+    rows_at_once = rows if eval_rows is None else min(rows, eval_rows)
+    gathered_logits = n_classes * rows if rows_at_once < rows else 0  # Chunks' logits, gathered for every row.
 
     def member_bytes(width: int) -> int:
         params = parameter_count(config.model, width, input_dim, n_classes, config.depth, input_shape=input_shape)
         activations = activation_count(config.model, width, input_dim, n_classes, config.depth,
                                        input_shape=input_shape)
         values = (3 * params + 2 * OPTIMIZER_COPIES[config.optimizer] * params + 2 * batch * activations
-                  + rows * activations + rows + 4 * n_evals)
+                  + rows_at_once * activations + rows + gathered_logits + 4 * n_evals)
         return values * VALUE_BYTES
 
     return Needs(shared, member_bytes)
