@@ -37,16 +37,22 @@ def _xla_bytes(compiled):
     return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
 
 
-@pytest.mark.parametrize("width, optimizer, batch_size", [(8, "adam", 16), (300, "adam", 16), (600, "sgd", 0),
-                                                          (64, "momentum", 64)])
-def test_estimate_bounds_what_xla_allocates_for_a_grouped_program(tiny_config, width, optimizer, batch_size):
-    config = replace(tiny_config, width=(width,), seed=(0, 1, 2), optimizer=optimizer, batch_size=batch_size)
+def _grouped_estimate_and_xla(config, width):
+    """The estimated and XLA's bytes of one grouped program of 3 members of `width` (seeds 0, 1, 2)."""
     dataset, spec, needs, _ = _needs(config)
     params, members = stack_members(expand_members(config), np.arange(3), dataset, config, spec, width)
     program = build_program(spec)
     states = program.init((params,), (members,))
     compiled = program.run_chunk.lower(states, (members,), shared_data(dataset, config), jax.numpy.int32(0)).compile()
     estimate, actual = needs.shared_bytes + 3 * needs.member_bytes(width), _xla_bytes(compiled)
+    return estimate, actual
+
+
+@pytest.mark.parametrize("width, optimizer, batch_size", [(8, "adam", 16), (300, "adam", 16), (600, "sgd", 0),
+                                                          (64, "momentum", 64)])
+def test_estimate_bounds_what_xla_allocates_for_a_grouped_program(tiny_config, width, optimizer, batch_size):
+    config = replace(tiny_config, width=(width,), seed=(0, 1, 2), optimizer=optimizer, batch_size=batch_size)
+    estimate, actual = _grouped_estimate_and_xla(config, width)
     assert actual <= estimate <= 4 * actual, (actual, estimate)  # An upper bound, and not a wild one.
 
 
@@ -57,12 +63,7 @@ def test_estimate_bounds_what_xla_allocates_for_a_convolutional_program(width, n
     from ddjax.experiment import experiment_config
 
     config = replace(experiment_config("cnn_mnist1d", "smoke"), width=(width,), seed=(0, 1, 2), n_samples=n_samples)
-    dataset, spec, needs, _ = _needs(config)
-    params, members = stack_members(expand_members(config), np.arange(3), dataset, config, spec, width)
-    program = build_program(spec)
-    states = program.init((params,), (members,))
-    compiled = program.run_chunk.lower(states, (members,), shared_data(dataset, config), jax.numpy.int32(0)).compile()
-    estimate, actual = needs.shared_bytes + 3 * needs.member_bytes(width), _xla_bytes(compiled)
+    estimate, actual = _grouped_estimate_and_xla(config, width)
     assert actual <= estimate <= 4 * actual, (actual, estimate)
 
 
