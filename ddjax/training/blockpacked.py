@@ -22,9 +22,9 @@ import numpy as np
 from ddjax.data.datasets import member_labels
 from ddjax.training.block_layout import (BlockLayout, member_cost, pack_params, part_layouts, plan_buckets,
                                          worthwhile_parts)
-from ddjax.training.packed.streams import PackedData, PackedState, _base_optimizer, bias_input, stream_record
-from ddjax.training.schedules import learning_rate_factor
-from ddjax.training.trainer import CURVES, build_program, compute_cast, example_losses, training_batch
+from ddjax.training.packed.streams import (PackedData, PackedState, _base_optimizer, scheduled_rates, stream_direction,
+                                          stream_record)
+from ddjax.training.trainer import CURVES, build_program, compute_cast
 
 
 EXAMPLES_PER_PASS = 256
@@ -147,23 +147,9 @@ def initial_states(model: BlockModel, params: dict, streams: BlockStream) -> Pac
 
 def stream_step(model: BlockModel, state: PackedState, stream: BlockStream, data: PackedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
-    spec = model.spec
-    x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
-    x = bias_input(spec, x)
-    y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
-
-    def member_losses(params):
-        logits = model.logits(params, x, stream.part)  # [K, C, B]
-        return jnp.sum(weights * example_losses(logits, y, spec.loss, axis=1), axis=1)  # [K]
-
-    losses, vjp = jax.vjp(member_losses, state.params)
-    (grads,) = vjp(jnp.ones_like(losses))
-    direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    rate = stream.learning_rate
-    factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)
-    if factor is not None:
-        rate = rate * factor
-    params = model.map_members(lambda rate, p, d: p - rate * d, rate, state.params, direction)
+    losses, direction, opt_state = stream_direction(model.spec, model.logits, state, stream, data, step)
+    rates = scheduled_rates(model.spec, stream.learning_rate, step)
+    params = model.map_members(lambda rate, p, d: p - rate * d, rates, state.params, direction)
     non_finite = model.member_sums(jax.tree.map(lambda p: jnp.where(jnp.isfinite(p), 0.0, 1.0), params))
     alive = state.diverged_step < 0
     keep = alive & jnp.isfinite(losses) & (non_finite == 0)

@@ -16,7 +16,7 @@ Where the units sit (slots, parts, parameter rows) is planned on the host by `dd
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -193,25 +193,33 @@ def initial_states(packed: PackedModel, params: np.ndarray, streams: Stream) -> 
                           curves=np.full(shapes.curves.shape, np.nan, np.float32))
 
 
-def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: PackedData, step) -> PackedState:
-    """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
-    spec, k = packed.spec, len(packed.layout.widths)
+def stream_direction(spec: Any, logits: Callable, state: PackedState, stream, data: PackedData, step):
+    """The members' losses [K] on this step's batch, the optimizer's direction (to be scaled by each member's
+    learning rate) and the new optimizer state, for a stream whose `logits(params, x, part)` are [K, C, B]."""
     x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
     x = bias_input(spec, x)
     y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
 
     def member_losses(params):
-        logits = packed.logits(params, x, stream.part)  # [K, C, B]
-        return jnp.sum(weights * example_losses(logits, y, spec.loss, axis=1), axis=1)  # [K]
+        return jnp.sum(weights * example_losses(logits(params, x, stream.part), y, spec.loss, axis=1), axis=1)
 
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    rate = stream.row_learning_rate
+    return losses, direction, opt_state
+
+
+def scheduled_rates(spec: Any, rates: jax.Array, step) -> jax.Array:
+    """Learning rates at `step` under the spec's schedule (`ddjax.training.schedules`)."""
     factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)
-    if factor is not None:
-        rate = rate * factor
-    params = state.params - rate[:, None] * direction
+    return rates if factor is None else rates * factor
+
+
+def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: PackedData, step) -> PackedState:
+    """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
+    spec, k = packed.spec, len(packed.layout.widths)
+    losses, direction, opt_state = stream_direction(spec, packed.logits, state, stream, data, step)
+    params = state.params - scheduled_rates(spec, stream.row_learning_rate, step)[:, None] * direction
     non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
     row_member = jnp.asarray(packed.layout_arrays(stream.part).row_member)
     non_finite = jax.ops.segment_sum(non_finite_rows, row_member, k)
