@@ -62,14 +62,14 @@ def time_torch(config: Config) -> dict | None:
     """PyTorch eager: each width trained alone, same data, SGD momentum, epoch permutations, same eval steps."""
     try:
         import torch
+        import torch_peer
     except ImportError:
         return None
     data = load_dataset(config)
     n = config.n_train[0]
-    x = torch.tensor(data.x_train[:n, None, :])
-    y = torch.tensor(data.y_train[:n], dtype=torch.long)
-    x_test, y_test = torch.tensor(data.x_test[:, None, :]), torch.tensor(data.y_test, dtype=torch.long)
-    eval_at = set(np.unique(np.round(np.geomspace(1, config.steps, config.n_evals))).astype(int).tolist())
+    tensors = (torch.tensor(data.x_train[:n, None, :]), torch.tensor(data.y_train[:n], dtype=torch.long),
+               torch.tensor(data.x_test[:, None, :]), torch.tensor(data.y_test, dtype=torch.long))
+    eval_at = torch_peer.evaluation_steps(config.steps, config.n_evals)
     start, errors = time.perf_counter(), []
     for seed in config.seed:
         for width in config.width:
@@ -79,21 +79,8 @@ def time_torch(config: Config) -> dict | None:
                 torch.nn.ReLU(), torch.nn.Conv1d(width, width, 3, 2, 1), torch.nn.ReLU(), torch.nn.Flatten(),
                 torch.nn.Linear(5 * width, 10))
             optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate[0], momentum=config.momentum)
-            order = torch.randperm(n)
-            for step in range(1, config.steps + 1):
-                position = ((step - 1) * config.batch_size) % n
-                if position == 0 and step > 1:
-                    order = torch.randperm(n)
-                index = order[position:position + config.batch_size]
-                loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if step in eval_at:
-                    with torch.no_grad():
-                        test_error = float((model(x_test).argmax(1) != y_test).float().mean())
-                        (model(x).argmax(1) != y).float().mean()
-            errors.append(test_error)
+            batches = torch_peer.epoch_batches(n, config.batch_size, config.steps)
+            errors.append(torch_peer.train_alone(model, optimizer, batches, tensors, eval_at))
     total = time.perf_counter() - start
     return {"compile_s": 0.0, "run_s": total, "total_s": total, "efficiency": 1.0, "n_compiles": 0,
             "n_devices": 1, "groups": None, "test_error": float(np.mean(errors))}

@@ -70,34 +70,23 @@ def time_torch(overrides: list[str]) -> dict | None:
     """A plain PyTorch loop: each width built, trained and evaluated on its own, one after another."""
     try:
         import torch
+        import torch_peer
     except ImportError:
         return None
     config = apply_overrides(experiment_config("mlp_mnist1d"), overrides)
     data = load_dataset(config)
     n = config.n_train[0]
     labels = member_labels(data, n, config.label_noise[0], config.seed[0], config.data_seed)[:n]
-    x, y = torch.tensor(data.x_train[:n]), torch.tensor(labels, dtype=torch.long)
-    x_test, y_test = torch.tensor(data.x_test), torch.tensor(data.y_test, dtype=torch.long)
-    eval_at = set(np.unique(np.round(np.geomspace(1, config.steps, config.n_evals))).astype(int).tolist())
+    tensors = (torch.tensor(data.x_train[:n]), torch.tensor(labels, dtype=torch.long), torch.tensor(data.x_test),
+               torch.tensor(data.y_test, dtype=torch.long))
+    eval_at = torch_peer.evaluation_steps(config.steps, config.n_evals)
     start, errors = time.perf_counter(), []
     for width in config.width:
         torch.manual_seed(config.seed[0])
-        layers = [torch.nn.Linear(x.shape[1], width), torch.nn.ReLU()]
-        for _ in range(config.depth - 1):
-            layers += [torch.nn.Linear(width, width), torch.nn.ReLU()]
-        model = torch.nn.Sequential(*layers, torch.nn.Linear(width, data.n_classes))
+        model = torch_peer.mlp(tensors[0].shape[1], width, config.depth, data.n_classes)
         optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate[0])
-        for step in range(1, config.steps + 1):
-            index = torch.randint(0, n, (config.batch_size,))
-            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if step in eval_at:
-                with torch.no_grad():
-                    test_error = float((model(x_test).argmax(1) != y_test).float().mean())
-                    float((model(x).argmax(1) != y).float().mean())
-        errors.append(test_error)
+        batches = torch_peer.random_batches(n, config.batch_size, config.steps)
+        errors.append(torch_peer.train_alone(model, optimizer, batches, tensors, eval_at))
     return {"total_s": time.perf_counter() - start, "final_test_error": errors,
             "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
 

@@ -69,36 +69,23 @@ def time_torch(config: Config) -> dict | None:
     """PyTorch eager: each width trained alone with Adam on the same data, batches and evaluation points."""
     try:
         import torch
+        import torch_peer
     except ImportError:
         return None
     device = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
     data = load_dataset(config)
-    x = torch.tensor(data.x_train[: config.n_train[0]], device=device)
-    y = torch.tensor(data.y_train[: config.n_train[0]], dtype=torch.long, device=device)
-    x_test = torch.tensor(data.x_test, device=device)
-    y_test = torch.tensor(data.y_test, dtype=torch.long, device=device)
-    eval_at = set(np.unique(np.round(np.geomspace(1, config.steps, config.n_evals))).astype(int).tolist())
+    tensors = (torch.tensor(data.x_train[: config.n_train[0]], device=device),
+               torch.tensor(data.y_train[: config.n_train[0]], dtype=torch.long, device=device),
+               torch.tensor(data.x_test, device=device), torch.tensor(data.y_test, dtype=torch.long, device=device))
+    eval_at = torch_peer.evaluation_steps(config.steps, config.n_evals)
     start, errors = time.perf_counter(), []
     for seed in config.seed:
         for width in config.width:
             torch.manual_seed(seed)
-            layers = [torch.nn.Linear(40, width), torch.nn.ReLU()]
-            for _ in range(config.depth - 1):
-                layers += [torch.nn.Linear(width, width), torch.nn.ReLU()]
-            model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
-            model.to(device)
+            model = torch_peer.mlp(40, width, config.depth, 10).to(device)
             optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate[0])
-            for step in range(1, config.steps + 1):
-                index = torch.randint(0, len(y), (config.batch_size,), device=device)
-                loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if step in eval_at:
-                    with torch.no_grad():
-                        test_error = (model(x_test).argmax(1) != y_test).float().mean()
-                        (model(x).argmax(1) != y).float().mean()
-            errors.append(float(test_error))
+            batches = torch_peer.random_batches(len(tensors[1]), config.batch_size, config.steps, device)
+            errors.append(torch_peer.train_alone(model, optimizer, batches, tensors, eval_at))
     if device == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - start
