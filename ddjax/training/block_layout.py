@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ddjax.models.families import Params
+from ddjax.models.family import Params
 
 # A bucket's fixed cost, in multiply-accumulates per example (a few more kernels per step and more to compile);
 # chosen on the 2-core CPU with the benchmark grid at depth 2 (see `plan_buckets`).
