@@ -16,8 +16,8 @@ import numpy as np
 from ddjax.config import AXES, Config
 from ddjax.data.augment import image_spec
 from ddjax.data.datasets import Dataset, member_labels
-from ddjax.models.families import Params
-from ddjax.models.registry import get_model
+from ddjax.models.family import Variables
+from ddjax.models.registry import get_model, model_info
 from ddjax.training.trainer import Members, SharedData, TrainSpec, chunk_steps, log_spaced_steps
 
 
@@ -37,7 +37,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
-        lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps)
+        lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps,
+        eval_batch=model_info(config.model).eval_batch)
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -46,18 +47,19 @@ def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
 
 
 def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,
-                  spec: TrainSpec, max_width: int) -> tuple[Params, Members]:
-    """Initial parameters (padded to `max_width`) and `Members` of the members at `index`, stacked."""
+                  spec: TrainSpec, max_width: int) -> tuple[Variables, Members]:
+    """Initial variables (`{"params", "model_state"}`, padded to `max_width`) and `Members` of the members at
+    `index`, stacked."""
     labels = np.stack([member_labels(dataset, int(coords["n_train"][i]), float(coords["label_noise"][i]),
                                      int(coords["seed"][i]), config.data_seed) for i in index])
-    params = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
-                              spec.n_classes) for i in index]
+    variables = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
+                                 spec.n_classes) for i in index]
     members = Members(width=jnp.asarray(coords["width"][index], jnp.int32),
                       n_train=jnp.asarray(coords["n_train"][index], jnp.int32),
                       learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
                       seed=jnp.asarray(coords["seed"][index], jnp.uint32),
                       labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32))
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *params), members
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables), members
 
 
 def shared_data(dataset: Dataset, config: Config) -> SharedData:

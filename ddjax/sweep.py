@@ -13,7 +13,7 @@ from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.registry import forward_macs, model_info, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
-from ddjax.training import blockpacked, sharding
+from ddjax.training import blockpacked
 from ddjax.training.memory import (Budget, Needs, chunk_indices, chunks_needed, device_budget, member_capacity,
                                    refuse_oversize, sweep_needs)
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, parts_per_stream
@@ -144,7 +144,7 @@ def _memory(config: Config, dataset, spec: TrainSpec, devices) -> tuple[Needs, B
                         n_train_rows=n_train_rows, n_test_rows=len(dataset.x_test), batch_size=config.batch_size,
                         n_evals=min(config.n_evals, config.steps) + 1,
                         input_shape=tuple(int(d) for d in dataset.x_train.shape[1:]),
-                        eval_rows=spec.eval_batch if model_info(config.model).convolutional else None)
+                        eval_rows=spec.eval_batch or None)
     budget = device_budget(devices, config.memory_budget_bytes)
     refuse_oversize(config, needs, budget)
     return needs, budget
@@ -159,10 +159,10 @@ class _RunOptions(NamedTuple):
     devices: Sequence[jax.Device] | None  # vmap mode: every host's devices; serial mode: None.
 
 
-def _train_resumable(program, spec, params, groups, data, make_bar, options, fresh_states=None):
+def _train_resumable(program, spec, initial, groups, data, make_bar, options, fresh_states=None):
     restore, start_step, on_chunk, devices = options
-    states = fresh_states if restore is None else restore(jax.eval_shape(program.init, params, groups))
-    return train(program, spec, params, groups, data, states=states, start_step=start_step, progress=make_bar(),
+    states = fresh_states if restore is None else restore(jax.eval_shape(program.init, initial, groups))
+    return train(program, spec, initial, groups, data, states=states, start_step=start_step, progress=make_bar(),
                  on_chunk=on_chunk, devices=devices)
 
 
@@ -175,9 +175,9 @@ def _run_grouped(config, dataset, data, spec, coords, make_bar, options, memory,
         return _run_consecutive(programs, lambda chunks: _train_grouped_chunk(program, config, dataset, data, spec,
                                                                               coords, chunks, options.devices),
                                 coords, spec, make_bar, options, program, plan.efficiency, plan.max_widths)
-    params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
-                           for index, width in zip(plan.indices, plan.max_widths)))
-    outcome = _train_resumable(program, spec, params, groups, data, make_bar, options)
+    initial, groups = zip(*(stack_members(coords, index, dataset, config, spec, width)
+                            for index, width in zip(plan.indices, plan.max_widths)))
+    outcome = _train_resumable(program, spec, initial, groups, data, make_bar, options)
     inverse = np.argsort(np.concatenate(plan.indices))
     curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
@@ -208,8 +208,8 @@ def _grouped_programs(plan, memory, max_members: int) -> list[tuple[tuple[np.nda
 
 def _train_grouped_chunk(program, config, dataset, data, spec, coords, chunks, devices):
     """Trains one program of `_grouped_programs`; returns its members' indices, curves and divergence steps."""
-    params, groups = zip(*(stack_members(coords, index, dataset, config, spec, width) for index, width in chunks))
-    outcome = train(program, spec, params, groups, data, devices=devices)
+    initial, groups = zip(*(stack_members(coords, index, dataset, config, spec, width) for index, width in chunks))
+    outcome = train(program, spec, initial, groups, data, devices=devices)
     curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states]) for k in CURVES}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])
     return np.concatenate([index for index, _ in chunks]), curves, diverged, outcome
@@ -270,8 +270,8 @@ def _run_serial(config, dataset, data, spec, coords, make_bar, options):
     for i in range(n_done, n_members):
         width = int(coords["width"][i])
         program = programs.setdefault(width, build_program(spec, batched=False))
-        params, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
-        outcome = train(program, spec, (params,), (members,), data, progress=bar)
+        initial, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
+        outcome = train(program, spec, (initial,), (members,), data, progress=bar)
         for k in CURVES:
             record["curves"][k][i] = np.asarray(outcome.states[0].curves[k])
         record["diverged_step"][i] = int(outcome.states[0].diverged_step)

@@ -110,7 +110,7 @@ def test_pack_and_unpack_are_inverse(tiny_config):
     spec = train_spec(config, dataset)
     widths = np.array([2, 5, 7])
     _, (layout,) = part_layouts(widths, plan_buckets(widths, depth=3, input_dim=8, n_classes=3, examples_per_step=16), 1)
-    members = [spec.model.init(0, int(w), int(w), 8, 3) for w in layout.widths]
+    members = [spec.model.init(0, int(w), int(w), 8, 3)["params"] for w in layout.widths]
     packed = pack_params(members, layout)
     for k, member in enumerate(members):
         for got, want in zip(jax.tree.leaves(unpack_member(packed, layout, k)), jax.tree.leaves(member)):

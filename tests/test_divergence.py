@@ -25,9 +25,9 @@ def _give_one_member_a_huge_learning_rate(monkeypatch, width, seed):
     stack = sweep.stack_members
 
     def stack_with_one_huge_rate(coords, index, *args, **kwargs):
-        params, members = stack(coords, index, *args, **kwargs)
+        initial, members = stack(coords, index, *args, **kwargs)
         hit = jnp.asarray((coords["width"][index] == width) & (coords["seed"][index] == seed))
-        return params, members._replace(learning_rate=jnp.where(hit, HUGE, members.learning_rate))
+        return initial, members._replace(learning_rate=jnp.where(hit, HUGE, members.learning_rate))
 
     monkeypatch.setattr(sweep, "stack_members", stack_with_one_huge_rate)
 
@@ -74,16 +74,16 @@ def test_diverged_member_stops_updating(tiny_config):
     dataset = load_dataset(config)
     spec, data = train_spec(config, dataset), shared_data(dataset, config)
     stacked = stack_members(expand_members(config), np.arange(1), dataset, config, spec, 3)
-    params, members = jax.tree.map(lambda a: a[0], stacked)
+    initial, members = jax.tree.map(lambda a: a[0], stacked)
     members = members._replace(learning_rate=jnp.float32(HUGE))
     step_fn = jax.jit(functools.partial(member_step, spec))
-    states = [member_init(spec, params, members)]
+    states = [member_init(spec, initial, members)]
     for step in range(6):
         states.append(step_fn(states[-1], members, data, step))
     diverged = int(states[-1].diverged_step)
     assert 0 < diverged < 5  # The first update is finite (and applied); a later one is not.
     last_good = states[diverged].params  # The parameters after updates 0 .. diverged - 1.
-    assert not np.array_equal(last_good["out"]["w"], params["out"]["w"])
+    assert not np.array_equal(last_good["out"]["w"], initial["params"]["out"]["w"])
     for state in states[diverged + 1:]:
         assert int(state.diverged_step) == diverged
         for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(last_good)):

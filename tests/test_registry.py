@@ -1,24 +1,54 @@
 """Tests for the registries: one table of model families and one of data sets, read by everything else."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ddjax.config import Config, ConfigError, replace
 from ddjax.data.datasets import make_gaussian
 from ddjax.data.registry import DATASETS, DatasetInfo, dataset_info, load_dataset
+from ddjax.models.family import Family
 from ddjax.models.registry import MODELS, ModelInfo, forward_macs, get_model, model_info, packed_form
 from ddjax.sweep import run_sweep
 
 
-def test_every_trainable_family_builds_and_applies_to_one_example():
-    x = np.ones(5, np.float32)
-    for name, info in MODELS.items():
-        if info.build is None or info.convolutional:  # Convolutional families: tests/test_conv.py.
-            continue
-        family = get_model(name, depth=2)
-        params = family.init(0, 3, 4, 5, 2)
-        assert family.apply(params, 3, x).shape == (2,), name
-        assert (family.features is not None) == info.closed_form, name  # min_norm needs the features
+# One example's shape per family: flat inputs, or the smallest the convolutional ones take (cnn5 pools 32 x 32 to 1).
+EXAMPLE_SHAPES = {"cnn1d": (40,), "cnn5": (32, 32, 3), "resnet18": (8, 8, 3)}
+BATCHNORM_FAMILIES = ("cnn5", "resnet18")  # The families that carry a model state.
+
+
+@pytest.mark.parametrize("name", [name for name, info in MODELS.items() if info.build is not None])
+def test_every_trainable_family_has_the_one_interface(name):
+    info, shape = model_info(name), EXAMPLE_SHAPES.get(name, (5,))
+    input_dim, n_classes, width, max_width, batch = int(np.prod(shape)), 3, 2, 4, 6
+    family = get_model(name, depth=2, input_shape=shape, n_classes=n_classes)
+    assert isinstance(family, Family)
+    variables = family.init(0, width, max_width, input_dim, n_classes)
+    assert set(variables) == {"params", "model_state"}
+    assert jax.tree.leaves(variables["params"])
+    assert all(isinstance(leaf, np.ndarray) and leaf.dtype == np.float32 for leaf in jax.tree.leaves(variables))
+    assert bool(jax.tree.leaves(variables["model_state"])) == (name in BATCHNORM_FAMILIES)
+    if name not in BATCHNORM_FAMILIES:
+        assert variables["model_state"] == {}
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((batch, input_dim)), jnp.float32)
+    params, model_state = variables["params"], variables["model_state"]
+    for train in (True, False):
+        logits, new_state = family.apply(params, model_state, width, x, train, jnp.arange(batch) < 4)
+        assert logits.shape == (batch, n_classes) and logits.dtype == jnp.float32
+        assert np.all(np.isfinite(logits))
+        assert jax.tree.structure(new_state) == jax.tree.structure(model_state)
+        assert jax.tree.map(np.shape, new_state) == jax.tree.map(np.shape, model_state)
+        if not train:  # Evaluation leaves the state as it was.
+            jax.tree.map(np.testing.assert_array_equal, new_state, model_state)
+    # The closed-form solver needs the features, and only read-out families have them.
+    assert (family.features is not None) == info.closed_form
+    if family.features is not None:
+        features = family.features(params, width, x)
+        assert features.shape == (batch, max_width) and np.all(np.asarray(features)[:, width:] == 0)
+        out = jax.tree.map(lambda a: np.random.default_rng(1).standard_normal(a.shape), params["out"])
+        np.testing.assert_allclose(family.apply({**params, "out": out}, model_state, width, x, False)[0],
+                                   features @ out["w"] + out["b"], rtol=1e-5, atol=1e-6)
 
 
 def test_linear_has_no_trainable_family_and_says_why():

@@ -71,12 +71,12 @@ def test_padded_units_get_zero_gradient_and_keep_init(tiny_config):
     config = replace(tiny_config, width=(5,), seed=(0,), depth=2)
     dataset = load_dataset(config)
     data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
-    params, members = stack_members(coords, np.arange(1), dataset, config, spec, max_width=16)
-    final = train(build_program(spec), spec, (params,), (members,), data).states[0].params
-    model = get_model("mlp", depth=2)
+    initial, members = stack_members(coords, np.arange(1), dataset, config, spec, max_width=16)
+    final = train(build_program(spec), spec, (initial,), (members,), data).states[0].params
+    model, params = get_model("mlp", depth=2), initial["params"]
 
     def loss(p):
-        return jnp.sum(jax.vmap(model.apply, (None, None, 0))(p, 5, data.x_train[:32]) ** 2)
+        return jnp.sum(model.apply(p, {}, 5, data.x_train[:32], True)[0] ** 2)
 
     grads = jax.grad(loss)(jax.tree.map(lambda a: a[0], final))
     for grad in jax.tree.leaves(grads):
@@ -89,12 +89,13 @@ def test_padded_units_get_zero_gradient_and_keep_init(tiny_config):
 
 def test_outputs_do_not_depend_on_padded_width():
     model = get_model("mlp", depth=2)
-    x = jnp.linspace(-1, 1, 8)
-    narrow = model.init(seed=3, width=5, max_width=5, input_dim=8, n_classes=4)
-    wide = model.init(seed=3, width=5, max_width=40, input_dim=8, n_classes=4)
+    x = jnp.linspace(-1, 1, 24).reshape(3, 8)
+    narrow = model.init(seed=3, width=5, max_width=5, input_dim=8, n_classes=4)["params"]
+    wide = model.init(seed=3, width=5, max_width=40, input_dim=8, n_classes=4)["params"]
     wide = jax.tree.map(lambda a: a + 0.0, wide)
     wide["hidden"][1]["w"][20:, 20:] = 7.0  # Garbage in padded rows and columns must not leak into outputs.
-    np.testing.assert_allclose(model.apply(narrow, 5, x), model.apply(wide, 5, x), rtol=1e-6)
+    np.testing.assert_allclose(model.apply(narrow, {}, 5, x, False)[0], model.apply(wide, {}, 5, x, False)[0],
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("widths", [(2, 5), (1, 2, 3, 5, 8, 13, 21)])

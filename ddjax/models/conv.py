@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 
 from ddjax.models.conv_ops import conv_function
-from ddjax.models.stateful import StatefulFamily, channel_mask, flax_family
+from ddjax.models.family import Family
+from ddjax.models.stateful import channel_mask, flax_family
 
 BN_MOMENTUM = 0.9  # flax's decay of the running averages: PyTorch's momentum 0.1.
 BN_EPSILON = 1e-5  # PyTorch's default.
@@ -128,7 +129,7 @@ _MODULES = {"cnn1d": CNN1D, "cnn5": CNN5, "resnet18": PreActResNet18}
 
 
 def conv_family(name: str, input_shape: tuple[int, ...], n_classes: int = 10, *,
-                conv: str | None = None) -> StatefulFamily:
+                conv: str | None = None) -> Family:
     """The family `name` ("cnn1d", "cnn5", "resnet18") for one example of `input_shape` (a 1-D signal of length
     L is read as [L, 1]); `conv` picks the convolution's form ("patches" or "lax"; default per backend)."""
     shape = tuple(input_shape) + (1,) if len(input_shape) == 1 else tuple(input_shape)
@@ -261,7 +262,7 @@ def resnet18_activations(width: int, input_shape: tuple[int, ...], n_classes: in
     return count + 8 * width + n_classes
 
 
-def parameter_count(family: StatefulFamily, width: int, n_classes: int = 10) -> int:
+def parameter_count(family: Family, width: int, n_classes: int = 10) -> int:
     """Trainable parameters of a member of `width` (its variables at its true width)."""
     params = family.init(0, width, width, 0, n_classes)["params"]
     return int(sum(leaf.size for leaf in jax.tree.leaves(params)))

@@ -1,35 +1,19 @@
-"""Width-parameterized model families, written for ONE member on ONE example.
+"""MLP (any depth) and random ReLU/Fourier features, written for ONE member on ONE example and lifted over the
+batch by `ddjax.models.family.stateless_family` (the padding rule is that module's).
 
-A member has a true `width` and is stored padded to `max_width` (the widest member it shares a program with):
-padded units have zero weights and are masked after the activation, so they receive exactly zero gradient and a
-member's outputs do not depend on `max_width`. Initial values are drawn on the host at the member's true width
-from its seed and then zero-padded, so a padded member starts exactly where the same member built alone starts
-(and no random-number kernels need compiling).
+Initial values are drawn on the host at the member's true width from its seed and then zero-padded, so a padded
+member starts exactly where the same member built alone starts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Params = Any  # A pytree of arrays.
-
-
-class ModelFamily(NamedTuple):
-    """`init(seed, width, max_width, input_dim, n_classes) -> params`; `apply(params, width, x) -> logits`.
-
-    `init` returns host (numpy float32) arrays padded to `max_width`. In `apply`, `width` may be a traced integer
-    and `x` is one example of shape (input_dim,); it returns logits of shape (n_classes,). Families whose
-    trained part is a linear read-out also give `features(params, width, x) -> (max_width,)`, so that
-    `apply = features @ params["out"]["w"] + params["out"]["b"]` (used by the closed-form solver).
-    """
-
-    init: Callable[..., Params]
-    apply: Callable[[Params, Any, jax.Array], jax.Array]
-    features: Callable[[Params, Any, jax.Array], jax.Array] | None = None
+from ddjax.models.family import Family, stateless_family
 
 
 def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape: tuple[int, int],
@@ -51,20 +35,20 @@ def _layer(rng, fan_in, shape, padded_shape, gain):
             "b": np.zeros(padded_shape[1], np.float32)}
 
 
-def mlp(depth: int) -> ModelFamily:
+def mlp(depth: int) -> Family:
     """ReLU MLP with `depth` hidden layers of the member's width (He init, LeCun init for the output layer).
 
     Fan-in of every layer after the first is the member's true width, never the padded width.
     """
 
-    def init(seed, width, max_width, input_dim, n_classes):
+    def init_params(seed, width, max_width, input_dim, n_classes):
         rng = np.random.default_rng([seed, depth])
         hidden = [_layer(rng, input_dim, (input_dim, width), (input_dim, max_width), 2.0)]
         hidden += [_layer(rng, width, (width, width), (max_width, max_width), 2.0) for _ in range(depth - 1)]
         out = _layer(rng, width, (width, n_classes), (max_width, n_classes), 1.0)
         return {"hidden": hidden, "out": out}
 
-    def apply(params, width, x):
+    def apply_one(params, width, x):
         mask = unit_mask(width, params["out"]["w"].shape[0], x.dtype)
         h = x
         for layer in params["hidden"]:
@@ -72,7 +56,7 @@ def mlp(depth: int) -> ModelFamily:
             h = jax.nn.relu(h @ layer["w"] + layer["b"]) * mask
         return h @ params["out"]["w"] + params["out"]["b"]
 
-    return ModelFamily(init, apply)
+    return stateless_family(init_params, apply_one)
 
 
 def cosine_features(z: jax.Array) -> jax.Array:
@@ -80,7 +64,7 @@ def cosine_features(z: jax.Array) -> jax.Array:
     return jnp.sqrt(2.0) * jnp.cos(z)
 
 
-def random_features(feature_map: str) -> ModelFamily:
+def random_features(feature_map: str) -> Family:
     """Fixed random first layer (not trained), trained linear read-out initialised at zero.
 
     `feature_map` is "relu" (ReLU of Gaussian projections) or "fourier" (sqrt(2) cos of Gaussian projections plus
@@ -88,7 +72,7 @@ def random_features(feature_map: str) -> ModelFamily:
     a zero init, gradient descent on squared loss converges to the minimum-norm least-squares read-out.
     """
 
-    def init(seed, width, max_width, input_dim, n_classes):
+    def init_params(seed, width, max_width, input_dim, n_classes):
         rng = np.random.default_rng([seed, 0])
         projection = padded_normal(rng, (input_dim, width), (input_dim, max_width), 1 / np.sqrt(input_dim))
         phase = np.zeros(max_width, np.float32)
@@ -97,14 +81,14 @@ def random_features(feature_map: str) -> ModelFamily:
         return {"features": {"w": projection, "b": phase},
                 "out": {"w": np.zeros((max_width, n_classes), np.float32), "b": np.zeros(n_classes, np.float32)}}
 
-    def features(params, width, x):
+    def features_one(params, width, x):
         max_width = params["out"]["w"].shape[0]
         first = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
         z = x @ first["w"] + first["b"]
         h = jax.nn.relu(z) if feature_map == "relu" else cosine_features(z)
         return h * unit_mask(width, max_width, h.dtype) / jnp.sqrt(jnp.maximum(width, 1)).astype(h.dtype)
 
-    def apply(params, width, x):
-        return features(params, width, x) @ params["out"]["w"] + params["out"]["b"]
+    def apply_one(params, width, x):
+        return features_one(params, width, x) @ params["out"]["w"] + params["out"]["b"]
 
-    return ModelFamily(init, apply, features)
+    return stateless_family(init_params, apply_one, features_one)

@@ -1,8 +1,9 @@
 """Every model family by name, in one table: the only place that tells families apart by their names.
 
 Config validation, the sweep (which layout can hold a family), the cost model of width groups, the packed layout
-and the closed-form solvers all ask `model_info(name)`. To add a family: write it for one member in
-`ddjax.models.families` (or a module of its own), then add one `ModelInfo` row to `MODELS`.
+and the closed-form solvers all ask `model_info(name)`. To add a family: write it for one member as a `Family`
+(`ddjax.models.family`: per example with `stateless_family`, or a flax module with `flax_family`), then add one
+`ModelInfo` row to `MODELS`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import jax
 from ddjax.models.conv import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, cnn5_activations, cnn5_macs,
                                cnn5_parameters, conv_family, resnet18_activations, resnet18_macs,
                                resnet18_parameters)
-from ddjax.models.families import ModelFamily, cosine_features, mlp, random_features
-from ddjax.models.stateful import StatefulFamily
+from ddjax.models.families import cosine_features, mlp, random_features
+from ddjax.models.family import Family
 
 
 class PackedForm(NamedTuple):
@@ -32,7 +33,7 @@ class ModelInfo(NamedTuple):
 
     # depth -> the family, written for one member; None: nothing to train, the read-out is solved in closed form
     # on the data set's own design (`linear`).
-    build: Callable[[int], ModelFamily] | None
+    build: Callable[..., Family] | None
     # Multiply-accumulates of one forward pass of one example: (width, input_dim, n_classes, depth) -> int.
     forward_macs: Callable[[int, int, int, int], int]
     packed: PackedForm | None = None  # How the packed layout holds it at depth 1; None: it cannot.
@@ -45,9 +46,12 @@ class ModelInfo(NamedTuple):
     # (every weight and every activation takes at least one multiply-accumulate), loose for convolutions.
     parameters: Callable[[int, int, int, int], int] | None = None
     activations: Callable[[int, int, int, int], int] | None = None
-    # Convolutional (`ddjax.models.conv`): `build` is (depth, input_shape, n_classes) -> StatefulFamily and
+    # Convolutional (`ddjax.models.conv`): `build` is (depth, input_shape, n_classes) -> Family and
     # `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes, depth) -> int.
     convolutional: bool = False
+    # Rows evaluated at once (`lax.map` over chunks of them), so that no activation of a whole split is held;
+    # 0: every row in one batch (the per-example families, whose evaluation is one matmul per layer).
+    eval_batch: int = 0
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -70,6 +74,11 @@ def _readout_parameters(width: int, input_dim: int, n_classes: int, depth: int) 
     return _readout_macs(width, input_dim, n_classes, depth) + width + n_classes  # Projection, phases, read-out.
 
 
+# Convolutional members evaluate 1000 rows at a time: one layer's activations of a whole split run to gigabytes
+# (ResNet18 at k = 64: 2.6 GB for 10000 CIFAR-10 images).
+CONV_EVAL_BATCH = 1000
+
+
 def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ...]) -> ModelInfo:
     """The row of a convolutional family: its counts take (width, input_shape, n_classes); depth is unused."""
     def by_shape(count):
@@ -77,7 +86,7 @@ def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ..
 
     return ModelInfo(lambda depth, shape, classes: conv_family(name, shape, classes), by_shape(macs),
                      parameters=by_shape(parameters), activations=by_shape(activations), datasets=datasets,
-                     convolutional=True)
+                     convolutional=True, eval_batch=CONV_EVAL_BATCH)
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -107,7 +116,7 @@ def model_info(name: str) -> ModelInfo:
 
 
 def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None = None,
-              n_classes: int = 10) -> ModelFamily | StatefulFamily:
+              n_classes: int = 10) -> Family:
     """The model family called `name`, with `depth` hidden layers where the family has a depth; convolutional
     families are built for one example of `input_shape` (H, W, C images; (L,) signals) and `n_classes`."""
     info = model_info(name)

@@ -75,19 +75,22 @@ def _apply_psd_pinv(gram: jax.Array, rhs: jax.Array, real: jax.Array) -> jax.Arr
     return vectors @ (inverse[:, None] * (vectors.T @ rhs))
 
 
-def readout_member(spec, params, member, data) -> dict[str, jax.Array]:
-    """Solves one random-features member's read-out and evaluates it exactly as the trainer would."""
-    params, data = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a,
-                                (params, data))
+def readout_member(spec, variables, member, data) -> dict[str, jax.Array]:
+    """Solves one random-features member's read-out (from its initial `variables`) and evaluates it exactly as the
+    trainer would."""
+    variables, data = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                                   (variables, data))
+    params = variables["params"]
     max_width = params["out"]["w"].shape[0]
     n_max = data.x_train.shape[0]
-    phi = jax.vmap(spec.model.features, in_axes=(None, None, 0))(params, member.width, data.x_train)
+    phi = spec.model.features(params, member.width, data.x_train)
     phi = jnp.concatenate([phi, jnp.ones((n_max, 1))], axis=1)  # The bias is one more read-out weight.
     columns = jnp.concatenate([unit_mask(member.width, max_width), jnp.ones(1)])
     weights = min_norm_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64),
                              row_mask=jnp.arange(n_max) < member.n_train, column_mask=columns)
     params = {**params, "out": {"w": weights[:-1], "b": weights[-1]}}
-    return {**member_eval(spec, params, member, data), "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
+    return {**member_eval(spec, params, member, data, variables["model_state"]),
+            "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
 
 
 def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_var: float, data_seed: int,

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ddjax.models.families import Params
+from ddjax.models.family import Params
 
 # A bucket's fixed cost per training step, in multiply-accumulates: its kernels' launches (about 30 more a step)
 # and its share of the compile. Chosen by measurement on the quiet 2-core CPU (Intel Xeon), the benchmark grid at

@@ -205,7 +205,7 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
     for seed, n_train in batch_streams:
         for members, layout in zip(index, layouts):
             params.append(pack_params([None if m < 0 else spec.model.init(seed, int(widths[m]), int(widths[m]),
-                                                                          spec.input_dim, spec.n_classes)
+                                                                          spec.input_dim, spec.n_classes)["params"]
                                        for m in members], layout))
             first_real = members[members >= 0][0]
             labels.append([np.concatenate([member_labels(dataset, n_train, slots[m if m >= 0 else first_real][1], seed,

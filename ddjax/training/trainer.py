@@ -21,8 +21,7 @@ import optax
 
 from ddjax.data.augment import ImageSpec, standardize, training_inputs
 from ddjax.data.sampling import sample_batch
-from ddjax.models.families import ModelFamily, Params
-from ddjax.models.stateful import ModelState, StatefulFamily, batch_logits, split_initial
+from ddjax.models.family import Family, ModelState, Params, Variables
 from ddjax.training import hosts, sharding
 from ddjax.training.schedules import learning_rate_factor
 
@@ -65,7 +64,7 @@ class MemberState(NamedTuple):
 class TrainSpec(NamedTuple):
     """The static description of how every member trains."""
 
-    model: ModelFamily | StatefulFamily
+    model: Family
     optimizer: str
     momentum: float
     loss: str
@@ -78,7 +77,7 @@ class TrainSpec(NamedTuple):
     sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
     image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
     precision: str = "float32"  # "bfloat16": the model computes on bfloat16 copies (`compute_cast`).
-    eval_batch: int = 1000  # Stateful (convolutional) families evaluate in chunks of this many rows.
+    eval_batch: int = 0  # > 0: evaluate in chunks of this many rows (`lax.map`); 0: all rows as one batch.
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
 
@@ -149,25 +148,29 @@ def compute_cast(precision: str, tree: Any) -> Any:
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
-def _logits(spec: TrainSpec, params, width, x):
+def _logits(spec: TrainSpec, params: Params, model_state: ModelState, width, x: jax.Array, *, train: bool,
+            example_mask: jax.Array | None = None) -> tuple[jax.Array, ModelState]:
+    """Logits [B, C] of one member on a batch of model inputs, and its new model state, in the precision of
+    `spec` (`compute_cast`)."""
     if spec.precision == "float32":  # Nothing inserted: float32 programs are exactly what they were.
-        return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x)
+        return spec.model.apply(params, model_state, width, x, train, example_mask)
     params, x = compute_cast(spec.precision, (params, x))
-    return jax.vmap(spec.model.apply, in_axes=(None, None, 0))(params, width, x).astype(jnp.float32)
+    logits, model_state = spec.model.apply(params, model_state, width, x, train, example_mask)
+    return logits.astype(jnp.float32), model_state
 
 
 def _eval_logits(spec: TrainSpec, params, model_state, width, stored: jax.Array) -> jax.Array:
-    """Evaluation logits of one member on stored inputs. Stateful (convolutional) families run over chunks of
-    `spec.eval_batch` rows (`lax.map`), so no activation of the whole split is ever held."""
-    if not isinstance(spec.model, StatefulFamily):
-        return _logits(spec, params, width, model_inputs(spec, stored))
+    """Evaluation logits of one member on stored inputs: all rows as one batch, or (`spec.eval_batch` > 0, the
+    convolutional families) chunks of that many rows (`lax.map`), so no activation of the whole split is held."""
+    if not spec.eval_batch:
+        return _logits(spec, params, model_state, width, model_inputs(spec, stored), train=False)[0]
     n = stored.shape[0]
     size = min(spec.eval_batch, n)
     n_chunks = -(-n // size)
     padded = jnp.concatenate([stored, jnp.zeros((n_chunks * size - n, *stored.shape[1:]), stored.dtype)])
 
     def chunk_logits(rows):
-        return batch_logits(spec.model, params, model_state, width, model_inputs(spec, rows), train=False)[0]
+        return _logits(spec, params, model_state, width, model_inputs(spec, rows), train=False)[0]
 
     logits = jax.lax.map(chunk_logits, padded.reshape(n_chunks, size, *stored.shape[1:]))
     return logits.reshape(n_chunks * size, -1)[:n]
@@ -199,10 +202,10 @@ def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: 
     return x, index, weights
 
 
-def member_init(spec: TrainSpec, initial: Params, member: Members) -> MemberState:
-    """Initial training state of one member from its (padded) initial values as the family's `init` gave them
-    (for a stateful family: parameters and model state)."""
-    params, model_state = split_initial(spec.model, initial)
+def member_init(spec: TrainSpec, initial: Variables, member: Members) -> MemberState:
+    """Initial training state of one member from its (padded) initial variables as the family's `init` gave them:
+    parameters and model state."""
+    params, model_state = initial["params"], initial["model_state"]
     opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
     curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, jnp.float32) for name in CURVES}
     return MemberState(params, opt_state, jnp.int32(-1), curves, model_state)
@@ -215,11 +218,8 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
 
     def batch_loss(params):
         # Rows of weight 0 (an epoch's partial last batch) are left out of BatchNorm's statistics too.
-        if isinstance(spec.model, StatefulFamily):
-            logits, model_state = batch_logits(spec.model, params, state.model_state, member.width, x, train=True,
-                                               example_mask=weights > 0)
-        else:  # A family applied per example, in the precision of `spec` (`compute_cast`).
-            logits, model_state = _logits(spec, params, member.width, x), state.model_state
+        logits, model_state = _logits(spec, params, state.model_state, member.width, x, train=True,
+                                      example_mask=weights > 0)
         return jnp.sum(weights * example_losses(logits, y, spec.loss)), model_state
 
     (loss, model_state), grads = jax.value_and_grad(batch_loss, has_aux=True)(state.params)
@@ -267,7 +267,7 @@ def member_record(spec: TrainSpec, state: MemberState, member: Members, data: Sh
 class Program(NamedTuple):
     """Jitted init and chunk functions for a tuple of member groups; `trace_count()` counts chunk traces."""
 
-    init: Callable[[tuple[Params, ...], tuple[Members, ...]], tuple[MemberState, ...]]
+    init: Callable[[tuple[Any, ...], tuple[Members, ...]], tuple[MemberState, ...]]
     run_chunk: Callable[[tuple[MemberState, ...], tuple[Members, ...], SharedData, Any], tuple[MemberState, ...]]
     trace_count: Callable[[], int]
     executables: dict  # Compiled `run_chunk`, keyed by the shapes and dtypes of its arguments.
@@ -296,8 +296,8 @@ def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Cal
     init_one, step_one, record_one = functions or (functools.partial(f, spec) for f in (member_init, member_step,
                                                                                          member_record))
 
-    def init(params, groups):
-        return tuple(lift(init_one)(p, m) for p, m in zip(params, groups))
+    def init(initial, groups):
+        return tuple(lift(init_one)(v, m) for v, m in zip(initial, groups))
 
     def run_chunk(states, groups, data, start):
         traces[0] += 1
@@ -336,13 +336,15 @@ class TrainOutcome(NamedTuple):
     n_devices: int = 1
 
 
-def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, groups: tuple[Members, ...],
+def train(program: Program, spec: TrainSpec, initial: tuple[Any, ...] | None, groups: tuple[Members, ...],
           data: SharedData, *, states: tuple[MemberState, ...] | None = None, start_step: int = 0,
           on_chunk: Callable[[int, tuple[MemberState, ...]], None] | None = None,
           progress: Any = None, devices: Sequence[jax.Device] | None = None) -> TrainOutcome:
-    """Runs `program` from `start_step` to the end, chunk by chunk, from `states` or from initial `params`.
+    """Runs `program` from `start_step` to the end, chunk by chunk, from `states` or from `initial` values.
 
     Args:
+      initial: per group, the stacked initial values its init function takes: the family's variables
+        (`member_init`), or a layout's packed parameters.
       on_chunk: called as on_chunk(next_step, states) after every chunk, e.g. to checkpoint.
       progress: a tqdm-like bar to advance by the steps of each chunk, or None.
       devices: batched programs only: split every group's member axis over (up to) these devices.
@@ -352,8 +354,8 @@ def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, 
     mesh = sharding.member_mesh(devices, max(sizes)) if devices else None
     if mesh is not None:  # Each group's member axis is padded and split on its own; the data is replicated.
         groups, data = sharding.spread_each(groups, mesh), sharding.replicate(data, mesh)
-        if states is None:  # Only what init reads is placed: given states, the parameters are not used.
-            params = sharding.spread_each(params, mesh)
+        if states is None:  # Only what init reads is placed: given states, the initial values are not used.
+            initial = sharding.spread_each(initial, mesh)
         else:
             states = sharding.spread_each(states, mesh)
 
@@ -363,7 +365,7 @@ def train(program: Program, spec: TrainSpec, params: tuple[Params, ...] | None, 
         return states if mesh is None else tuple(sharding.unpad(s, n) for s, n in zip(states, sizes))
 
     if states is None:
-        states = program.init(params, groups)
+        states = program.init(initial, groups)
     if mesh is not None:  # Pins every state leaf (the chunk's input and output) to the member split.
         states = sharding.split(states, mesh)
     start = jnp.int32(start_step)

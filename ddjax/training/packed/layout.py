@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ddjax.models.families import Params
+from ddjax.models.family import Params
 
 
 class Layout(NamedTuple):

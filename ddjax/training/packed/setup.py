@@ -52,7 +52,7 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     params, labels, row_rates = [], [], []
     for seed, n_train in batch_streams:
         for part, layout in zip(parts, layouts):
-            members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes) for w in widths[part]]
+            members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes)["params"] for w in widths[part]]
             params.append(pack_params(members, layout, form.first_layer))
             train_labels = [member_labels(dataset, n_train, slots[k][1], seed, config.data_seed)[:max(config.n_train)]
                             for k in part]
