@@ -38,6 +38,6 @@ def get_config(name: str = "default") -> Config:
     return variant(
         config, name,
         adam=dict(optimizer="adam", learning_rate=(1e-4,), lr_schedule="constant", steps=4000 * 391, epochs=4000),
-        smoke=dict(n_train=(60,), width=(1, 2), seed=(0,), batch_size=30, steps=4, lr_schedule_steps=2, n_evals=2,
+        smoke=dict(n_train=(60,), width=(1, 2), seed=(0,), batch_size=30, steps=2, lr_schedule_steps=1, n_evals=2,
                    n_chunks=2, n_bootstrap=0),
     )
