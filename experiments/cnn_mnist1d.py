@@ -11,9 +11,9 @@ Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `
 Runtime:  default, measured: 15 min 15 s for the whole command (compile 18.7 s, training 885.6 s: 44 ms a step
           of all 29 members, evaluations included; 7 width groups, padding efficiency 0.86, one device) on the
           quiet 2-core CPU (Intel Xeon, 24 GiB; `benchmarks/cnn-mnist1d-full-cpu.json`), against the issue's
-          target of 15 minutes. `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 2 min 50 s for the whole command
-          (compile 18.4 s, training 137.2 s, 5 width groups, padding efficiency 0.90) on the 2-core AMD EPYC CPU
-          UNDER LOAD from other agents (load average about 7), before convolutional sweeps kept to one CPU device.
+          target of 15 minutes. `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 1 min 44 s for the whole command
+          (compile 12.3 s, training 81.4 s, 5 width groups, padding efficiency 0.90, one device) on the same
+          quiet CPU (2 min 50 s on the AMD EPYC under load, split over 2 devices, before this one-device rule).
           On a GPU with lax.conv: unmeasured.
 Result:   default, measured (one seed): test error falls from 0.606 (width 2) to 0.239 (width 8), rises to a
           peak of 0.387 at width 22, just below the interpolation threshold (width 24: the first with train error
@@ -22,10 +22,13 @@ Result:   default, measured (one seed): test error falls from 0.606 (width 2) to
           samples: one seed, not tested against seed noise). Test errors by width 2, 4, 6, 8, 10, 12, 14, 16, 18,
           20, 22, 24, 26, 28, 30, 35, ..., 100: 0.606 0.427 0.271 0.239 0.255 0.252 0.297 0.328 0.337 0.371
           0.387 0.357 0.336 0.345 0.350 0.353 0.332 0.351 0.333 0.342 0.316 0.323 0.309 0.319 0.315 0.324 0.324
-          0.303 0.321. `cpu`, measured (one seed): 0.670 (width 2) -> 0.208 (width 12) -> peak 0.356 at width 32
-          (the threshold there: train error 0.004) -> 0.309 (width 64), double descent true (p = 0.001). The
-          notebook reports the same shape for this channel sweep (a peak near the width that first fits the noisy
-          labels, then a second descent).
+          0.303 0.321.
+          `cpu`, measured (one seed, the quiet Intel Xeon): 0.671 (width 2) -> 0.210 (width 12) -> peak 0.356 at
+          width 32 (the threshold there: train error 0.004) -> 0.309 (width 64), double descent true (p = 0.001);
+          test errors by width 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64: 0.671 0.462 0.378 0.322 0.278 0.210
+          0.263 0.302 0.327 0.356 0.327 0.309 (the earlier run on two devices differed only in the third decimal
+          at a few widths). The notebook reports the same shape for this channel sweep (a peak near the width that
+          first fits the noisy labels, then a second descent).
 """
 
 from ddjax.config import Config

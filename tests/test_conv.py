@@ -13,6 +13,7 @@ from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.conv import cnn1d_macs, cnn5_macs, conv_family, parameter_count, resnet18_macs
 from ddjax.models.conv_ops import conv_form, patch_conv
 from ddjax.models.registry import forward_macs, get_model
+from ddjax.models.registry import parameter_count as registry_parameter_count
 from ddjax.sweep import run_sweep
 from ddjax.training.trainer import build_program, train
 
@@ -26,6 +27,17 @@ def test_parameter_counts_at_known_sizes():
     assert parameter_count(conv_family("cnn5", (32, 32, 3)), 4) == 112 + 296 + 1168 + 4640 + 120 + 330
     # The standard preactivation ResNet18 (kuangliu/pytorch-cifar's PreActResNet18) for 10 classes.
     assert parameter_count(conv_family("resnet18", (32, 32, 3)), 64) == 11_171_146
+
+
+@pytest.mark.parametrize("name, shape, widths", [("cnn1d", (40,), (1, 3, 100)), ("cnn5", (32, 32, 3), (1, 3)),
+                                                  ("resnet18", (32, 32, 3), (1, 2))])
+def test_registry_parameter_counts_equal_the_initialized_variables(name, shape, widths):
+    # Memory planning charges these counts: parameters plus BatchNorm's running statistics, from shapes alone.
+    family = get_model(name, input_shape=shape)
+    for width in widths:
+        variables = family.init(0, width, width, 0, 10)
+        assert registry_parameter_count(name, width, 0, 10, input_shape=shape) == sum(
+            leaf.size for leaf in jax.tree.leaves(variables))
 
 
 def test_mac_counts_follow_the_layers():
