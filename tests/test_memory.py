@@ -106,7 +106,7 @@ def _assert_same_curves(split, whole, config):
 @pytest.mark.parametrize("scheme", ["packed", "grouped"])
 @pytest.mark.usefixtures("x64")
 def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2)), precision="float64"  # 12 members.
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")  # 12 members.
     whole = run_sweep(config, scheme=scheme)
     split = run_sweep(replace(config, max_members_per_program=5), scheme=scheme)
     assert whole.n_programs == 1 and split.n_programs >= 3
@@ -118,7 +118,7 @@ def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(ti
 @pytest.mark.parametrize("scheme", ["packed", "grouped"])
 @pytest.mark.usefixtures("x64")
 def test_a_sweep_over_a_small_memory_budget_splits_by_itself(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2)), precision="float64"
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")
     _, _, needs, _ = _needs(config)
     # Room for the data and about a third of the members' bytes.
     budget = needs.shared_bytes + sum(needs.member_bytes(w) for w in config.width)
