@@ -1,6 +1,18 @@
-"""Shared fixtures: small configs that train in about a second on a CPU."""
+"""Shared fixtures: small configs that train in about a second on a CPU; one compilation cache for the run."""
+
+import os
+import tempfile
 
 import pytest
+
+# Many tests compile the same small programs (a serial member of the tiny config, a smoke experiment), in this
+# process and in the subprocesses they start. One persistent compilation cache, new for each pytest run (nothing
+# outlives it), compiles each program once; it changes compile time only (a cached executable is the one XLA
+# compiled). Set before JAX reads its config, and inherited by subprocesses through the environment.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="ddjax-test-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 from ddjax.config import Config, replace
 
