@@ -12,7 +12,7 @@ from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
 from ddjax.models.registry import MODELS, model_info
 
-METHODS = ("train", "min_norm")
+METHODS = ("train", "min_norm", "gradient_descent")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
 LOSSES = ("cross_entropy", "squared")
@@ -44,6 +44,8 @@ class Config:
     # gaussian_regression only: x ~ N(0, I_p), y = x.b + noise, drawn per member (p = width, n = n_train).
     signal_norm_sq: float = 1.0  # r^2 = |b|^2.
     noise_var: float = 0.25  # s^2, the variance of the noise on y.
+    # multiscale_regression only: the scales of equal blocks of input features, the first block first.
+    feature_scales: tuple[float, ...] = (1.0,)
     data_seed: int = 0
     # Sweep axes.
     width: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
@@ -72,7 +74,9 @@ class Config:
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"
-    # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares).
+    # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares);
+    # "gradient_descent": full-batch gradient descent on least squares, with its risk over time in closed form
+    # (`ddjax.solvers.gradient_descent`; dataset multiscale_regression).
     method: str = "train"
     # "float32"; "bfloat16": matmuls (and convolutions) take bfloat16 operands, parameters and optimizer state stay
     # float32 (`ddjax.training.trainer.compute_cast`).
@@ -249,6 +253,8 @@ def validate(config: Config) -> Config:
     _require(c.precision == "float32" or not model_info(c.model).convolutional, "precision", c.precision,
              f"only float32 with model={c.model} (the convolutional families have no bfloat16 path yet)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
+    _require(len(c.feature_scales) >= 1 and all(math.isfinite(a) and a > 0 for a in c.feature_scales),
+             "feature_scales", c.feature_scales, "one or more finite numbers > 0")
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)
         _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
@@ -264,6 +270,13 @@ def _validate_method(c: Config) -> None:
         _require(c.loss == "squared", "loss", c.loss, "with method=min_norm only squared (least squares)")
     if data.models is not None:
         _require(c.model in data.models, "model", c.model, f"with dataset={c.dataset} only {', '.join(data.models)}")
+    if c.method == "gradient_descent":
+        descent = [name for name, info in DATASETS.items() if info.methods and c.method in info.methods]
+        _require(c.method in (data.methods or ()), "method", c.method,
+                 f"only with dataset={', '.join(descent)} (a regression drawn per member)")
+        _require(c.optimizer == "sgd" and c.batch_size == 0, "optimizer", f"{c.optimizer} with batch_size={c.batch_size}",
+                 "with method=gradient_descent only sgd with batch_size=0 (full-batch gradient descent)")
+        _require(c.loss == "squared", "loss", c.loss, "with method=gradient_descent only squared (least squares)")
     if data.methods is not None:
         _require(c.method in data.methods, "method", c.method,
                  f"with dataset={c.dataset} only {', '.join(data.methods)}")

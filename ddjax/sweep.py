@@ -13,6 +13,7 @@ from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.registry import forward_macs, model_info, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
+from ddjax.solvers.gradient_descent import descend_sweep
 from ddjax.training import blockpacked
 from ddjax.training.memory import (Budget, Needs, chunk_indices, chunks_needed, device_budget, member_capacity,
                                    refuse_oversize, sweep_needs)
@@ -62,6 +63,8 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     if config.method == "min_norm":  # No training: the read-out is solved in closed form.
         return solve_sweep(config)
+    if config.method == "gradient_descent":  # Least squares by full-batch GD, beside its closed form.
+        return descend_sweep(config)
     mode = mode or config.mode
     if start_step and restore is None:
         raise ConfigError(f"start_step={start_step} is not allowed without restore: a run starts at 0 unless it "

@@ -2,7 +2,8 @@
 
 Besides the double-descent analysis of each slice, the report has a section for each analysis that applies:
 `epochwise` (runs with >= 3 eval steps), `effective_model_complexity` (x axis n_train), `theory` (Gaussian
-linear regression) and `weight_norm` (closed-form read-outs).
+linear regression), `gd_theory` (gradient descent against its risk over time in closed form) and `weight_norm`
+(closed-form read-outs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
-from ddjax.analysis.theory import compare_to_theory
+from ddjax.analysis.theory import compare_over_time, compare_to_theory
 from ddjax.config import AXES, Config, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
@@ -130,6 +131,18 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
         per_epoch = steps_per_epoch(config)
         if per_epoch is not None:  # Sampled by epoch: the time axis also reads in epochs.
             sections["epochwise"] = [with_epochs(entry, per_epoch) for entry in sections["epochwise"]]
+    if "theory_risk" in result.curves and "epochwise" in sections:  # Gradient descent beside its closed form.
+        verdicts = iter(sections["epochwise"])
+        sections["gd_theory"] = []
+        for fixed, xs, index in grid:
+            for k in range(xs.size):
+                entry = compare_over_time(result.eval_steps, gather(result.curves["test_error"], index[:, k]),
+                                          gather(result.curves["theory_risk"], index[:, k]),
+                                          min_rise=next(verdicts)["min_rise"])
+                sections["gd_theory"].append({"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]}, **entry})
+        for entry, verdict in zip(sections["gd_theory"], sections["epochwise"]):
+            entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
+            entry["verdict_agrees"] = verdict["epochwise_double_descent"] == entry["theory_double_descent"]
     if axis == "n_train":
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
@@ -158,7 +171,8 @@ def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:
     def point(p):
         return None if p is None else {**p, "epoch": p["step"] / per_epoch}
 
-    timed = {key: point(value) if key in ("peak", "first_min", "later_min") else value for key, value in entry.items()}
+    timed = {key: point(value) if key in ("peak", "first_min", "later_min", "final_rise") else value
+             for key, value in entry.items()}
     timed["member_peaks"] = [point(p) for p in entry.get("member_peaks", [])]
     if entry.get("interpolation_step") is not None:
         timed["interpolation_epoch"] = entry["interpolation_step"] / per_epoch

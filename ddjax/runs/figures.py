@@ -118,7 +118,8 @@ def _mark_report(ax: Axes, report: DoubleDescentReport) -> None:
 
 def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test_error: ArrayLike, *,
                    peak_steps: list[float | None] | None = None, highlight: list[int] | None = None,
-                   x_label: str = "width", title: str | None = None, steps_per_epoch: int | None = None) -> None:
+                   x_label: str = "width", title: str | None = None, steps_per_epoch: int | None = None,
+                   theory: ArrayLike | None = None, y_label: str = "test error") -> None:
     """Writes a PNG of the test error over (x, training step): a heatmap and a few curves against steps.
 
     Args:
@@ -131,6 +132,8 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
       x_label: what x is.
       title: the figure title.
       steps_per_epoch: when given (sampling by epoch), time is shown in epochs: steps / steps_per_epoch.
+      theory: shape (K, T): a closed form of the same curves, drawn dashed under each highlighted curve.
+      y_label: what the errors are.
     """
     x, steps, errors = np.asarray(x, float), np.asarray(steps, float), np.asarray(test_error, float)
     time_label, times = ("epoch", steps / steps_per_epoch) if steps_per_epoch else ("training step", steps)
@@ -141,7 +144,7 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     # Index axes, labelled with the values: eval steps are log-spaced and start at 0.
     image = heat.imshow(np.ma.masked_invalid(errors), aspect="auto", origin="lower", cmap="viridis",
                         interpolation="nearest")
-    fig.colorbar(image, ax=heat, label="test error")
+    fig.colorbar(image, ax=heat, label=y_label)
     columns = np.unique(np.linspace(0, steps.size - 1, min(steps.size, 7)).round().astype(int))
     heat.set_xticks(columns, [f"{times[c]:.3g}" if steps_per_epoch else f"{times[c]:g}" for c in columns])
     rows = np.unique(np.linspace(0, x.size - 1, min(x.size, 12)).round().astype(int))
@@ -156,9 +159,12 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     highlight = highlight if highlight is not None else sorted({0, x.size // 2, x.size - 1})
     for i, color in zip(highlight, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")):
         lines.plot(times, errors[i], color=color, marker="o", markersize=3, label=f"{x_label} {x[i]:g}")
+        if theory is not None:
+            lines.plot(times, np.asarray(theory, float)[i], color=color, linestyle="--", linewidth=1.2,
+                       label=f"{x_label} {x[i]:g}: closed form")
     lines.set_xscale("symlog", linthresh=1 / steps_per_epoch if steps_per_epoch else 1)
     lines.set_xlabel(time_label)
-    lines.set_ylabel("test error (seed mean)")
+    lines.set_ylabel(f"{y_label} (seed mean)")
     lines.grid(True, alpha=0.3)
     lines.legend(fontsize="small")
     if title:

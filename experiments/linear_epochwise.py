@@ -1,0 +1,29 @@
+"""Epoch-wise double descent of gradient descent on least squares with two feature scales, against its closed form.
+
+Heckel & Yilmaz (2020) and Pezeshki et al. (2022): when features are learned at different speeds, the test risk
+over training is a sum of one bias-variance U per speed, and the sum can fall, rise (the fast features fit their
+noise) and fall again (the slow features are learned). Here: p = 100 features in two blocks of scales 1 and 0.1
+(learned 100 times apart), n = 500 samples, r^2 = 1, s^2 = 5, full-batch gradient descent at rate 0.1 for
+20000 steps from zero, 10 seeds (`ddjax.data.multiscale_regression`, `ddjax.solvers.gradient_descent`). The risk
+over time given each seed's design, averaged over the label noise, is recorded beside the trained risk as
+`theory_risk` (closed form from the design's eigendecomposition); report.json's `gd_theory` compares the two, and
+the epoch-wise verdict runs on the trained curves. Variant `one_scale`: every feature at scale 1 (no second
+descent in the theory: a U).
+
+Command:  python -m ddjax.run linear_epochwise   (python -m ddjax.run linear_epochwise:one_scale; smoke test:
+          python -m ddjax.run linear_epochwise:smoke)
+Runtime:  see README (measured on the 2-core Intel Xeon under load from other jobs).
+Result:   see README.
+"""
+
+from ddjax.config import Config
+from ddjax.experiment import variant
+
+
+def get_config(name: str = "default") -> Config:
+    config = Config(
+        dataset="multiscale_regression", model="linear", method="gradient_descent", optimizer="sgd", batch_size=0,
+        loss="squared", feature_scales=(1.0, 0.1), width=(100,), n_train=(500,), signal_norm_sq=1.0, noise_var=5.0,
+        learning_rate=(0.1,), steps=20000, n_evals=40, seed=tuple(range(10)), n_bootstrap=0)
+    return variant(config, name, one_scale=dict(feature_scales=(1.0,)),
+                   smoke=dict(width=(20,), n_train=(100,), steps=2000, n_evals=25, seed=tuple(range(6))))
