@@ -71,6 +71,10 @@ class Config:
     epochs: int = 0  # > 0 (with sampling="epoch"): sets steps = epochs * ceil(n_train / batch_size).
     augment: bool = False  # Image data only: random crop (4 pixels of zero padding) and horizontal flip.
     loss: str = "cross_entropy"
+    # A fraction in [0, 0.5] of each member's n_train training examples held out for validation: the last
+    # round(validation_fraction * n_train) of its n_train examples, never trained on; recorded as curves
+    # `val_error` and `val_loss` at each evaluation step (0: none).
+    validation_fraction: float = 0.0
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"
@@ -229,6 +233,7 @@ def validate(config: Config) -> Config:
     _require(c.n_chunks < 1 or c.steps + chunk_steps_of(c.steps, c.n_chunks) <= INT32_MAX, "steps", c.steps,
              f"an integer with steps + steps per chunk <= {INT32_MAX} (step counters are int32)")
     _validate_batches(c)
+    _validate_validation(c)
     _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
     _require(c.n_evals <= MAX_EVALS, "n_evals", c.n_evals,
              f"at most {MAX_EVALS} (the eval grid is built on the host; each point evaluates every member)")
@@ -308,6 +313,23 @@ def _validate_batches(c: Config) -> None:
         _require(c.steps == c.epochs * length, "steps", c.steps,
                  f"epochs={c.epochs} sets steps to {c.epochs} x {length} = {c.epochs * length}; give one of steps "
                  f"and epochs (epochs=0 to give steps)")
+
+
+def _validate_validation(c: Config) -> None:
+    """validation_fraction: a fraction in [0, 0.5] that holds out at least one example and leaves a batch."""
+    _require(math.isfinite(c.validation_fraction) and 0 <= c.validation_fraction <= 0.5, "validation_fraction",
+             c.validation_fraction, "a fraction in [0, 0.5] of each member's n_train held out for validation")
+    if c.validation_fraction == 0:
+        return
+    _require(c.method == "train", "validation_fraction", c.validation_fraction,
+             f"only 0 with method={c.method} (held-out rows are recorded by the trainer)")
+    for n in c.n_train:
+        held_out = int(round(c.validation_fraction * n))
+        _require(held_out >= 1, "validation_fraction", c.validation_fraction,
+                 f"a fraction that holds out at least one of n_train={n} examples (round({c.validation_fraction} x "
+                 f"{n}) = 0)")
+        _require(n - held_out >= max(c.batch_size, 1), "validation_fraction", c.validation_fraction,
+                 f"a fraction that leaves at least batch_size={c.batch_size} of n_train={n} examples to train on")
 
 
 def chunk_steps_of(steps: int, n_chunks: int) -> int:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ddjax.analysis.early_stopping import SELECTIONS, best_steps, read_at
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.analysis.theory import compare_over_time, compare_to_theory
@@ -143,6 +144,8 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
         for entry, verdict in zip(sections["gd_theory"], sections["epochwise"]):
             entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
             entry["verdict_agrees"] = verdict["epochwise_double_descent"] == entry["theory_double_descent"]
+    if "val_error" in result.curves:  # Members held out validation rows: early stopping beside the last step.
+        sections["early_stopping"] = early_stopping_section(result, config)
     if axis == "n_train":
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
@@ -164,6 +167,36 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
                                             "peak": None if peak is None else {"x": float(xs[peak]),
                                                                                 "norm": float(mean[peak])}})
     return sections
+
+
+def early_stopped_slices(result: SweepResult, config: Config, selected_by: str) -> tuple[list[Slice], np.ndarray]:
+    """The slices read at each member's best eval step by curve `selected_by` (`ddjax.analysis.early_stopping`),
+    and those steps (eval step values, -1 where a member has none)."""
+    index = best_steps(result.curves[selected_by])
+    at_best = SweepResult(**{**vars(result), "eval_steps": result.eval_steps[:1],
+                             "curves": {k: read_at(v, index)[:, None] for k, v in result.curves.items()}})
+    return slices(at_best, config), np.where(index >= 0, np.asarray(result.eval_steps)[np.maximum(index, 0)], -1)
+
+
+def early_stopping_section(result: SweepResult, config: Config) -> list[dict[str, Any]]:
+    """Per slice, the model-wise analysis of the test error at each member's best step, chosen on the validation
+    split ("validation") and on the test set itself ("oracle", optimistic), with the calibrated verdict on each."""
+    by_slice: list[dict[str, Any]] = []
+    for name, curve in SELECTIONS.items():
+        cuts, steps = early_stopped_slices(result, config, curve)
+        for i, (cut, (fixed, xs, index)) in enumerate(zip(cuts, member_grid(result, config))):
+            report = analyze(cut.x, cut.train_error, cut.test_error, train_tolerance=config.train_tolerance,
+                             samplewise=x_axis(config) == "n_train", n_test=n_test_examples(config))
+            if len(by_slice) <= i:
+                by_slice.append({"fixed": fixed})
+            mean, _ = seed_mean_and_error(cut.test_error)
+            by_slice[i][name] = {
+                "selected_by": curve, "x": xs.tolist(), "test_error": _floats(mean),
+                "best_step": gather(steps.astype(float), index).tolist(),
+                **{k: v for k, v in report.to_dict().items()
+                   if k in ("double_descent", "p_value", "evidence", "test_error_peak", "under_min", "over_min",
+                            "interpolation_threshold")}}
+    return by_slice
 
 
 def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from ddjax.analysis.modelwise import DoubleDescentReport, check_curves, seed_mea
 def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike,
                 report: DoubleDescentReport | None = None, *, x_label: str = "width",
                 title: str | None = None, emc: float | None = None,
-                overlay: tuple[ArrayLike, ArrayLike, str] | None = None, log_y: bool = False) -> None:
+                overlay: tuple[ArrayLike, ArrayLike, str] | None = None, log_y: bool = False,
+                extra: list[tuple[ArrayLike, ArrayLike, str]] | None = None) -> None:
     """Writes a PNG of train and test error against x on a log x-axis.
 
     Each curve is its seed mean (line with markers) and, with >= 2 seeds, a band from the lowest to the
@@ -39,6 +40,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
       emc: draw a dotted line at this effective model complexity.
       overlay: (x, y, label) of a reference curve to draw over the errors, e.g. a closed-form risk.
       log_y: a log y-axis (for risks that span decades).
+      extra: (x, seed-mean y, label) of more test curves to draw dashed, e.g. the test error at each member's
+        early-stopping step.
     """
     x, train, test = check_curves(x, train_error, test_error)
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
@@ -47,6 +50,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     _plot_curve(ax, x, test, "test", "tab:orange")
     if overlay is not None:
         ax.plot(*overlay[:2], color="black", linewidth=1.2, label=overlay[2])
+    for (x_extra, y_extra, label), color in zip(extra or [], ("tab:red", "tab:gray", "tab:purple")):
+        ax.plot(x_extra, y_extra, color=color, linestyle="--", marker="s", markersize=3, label=label)
     if emc is not None:
         ax.axvline(emc, color="tab:purple", linestyle=":", linewidth=1.5, label=f"EMC ({emc:g})")
     if report is not None:

@@ -50,7 +50,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
         overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error)
         plot_curves(folder / figure_file(CURVES_FIGURE, i), cut.x, cut.train_error, cut.test_error, analysis,
                     x_label=axis, title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
-                    log_y=overlay is not None)
+                    log_y=overlay is not None, extra=_early_stopped(report, i))
     if "epochwise" in report:
         for i, (fixed, xs, index) in enumerate(member_grid(result, config)):
             mean = _seed_mean(gather(result.curves["test_error"], index))
@@ -63,6 +63,17 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
                            title=f"{name}: test error over training ({label})",
                            steps_per_epoch=steps_per_epoch(config), theory=theory,
                            y_label="test error" if theory is None else "test risk")
+
+
+def _early_stopped(report: dict[str, Any], i: int) -> list[tuple[list, list, str]]:
+    """The test curves at each member's early-stopping step of slice i, labelled with their verdicts."""
+    if "early_stopping" not in report:
+        return []
+    entry = report["early_stopping"][i]
+    words = {"validation": "best step by validation (early stopping)", "oracle": "best step by test error (oracle)"}
+    return [(entry[k]["x"], [np.nan if v is None else v for v in entry[k]["test_error"]],
+             f"test at {words[k]}: double descent {entry[k]['double_descent']}{_p(entry[k].get('p_value'))}")
+            for k in ("validation", "oracle")]
 
 
 def _seed_mean(errors: np.ndarray) -> np.ndarray:
@@ -149,6 +160,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                      + (f" (shapes: {counts})" if counts else ""))
         for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
             lines.append(f"  {_fixed(entry['fixed'])}: {entry.get('description') or _peak_words(entry)}")
+    for entry in report.get("early_stopping", []):
+        for k, words in (("validation", "early stopping by validation"), ("oracle", "oracle (best test step)")):
+            read = entry[k]
+            peak = read["test_error_peak"]
+            lines.append(f"{words} {_fixed(entry['fixed'])}: double descent {read['double_descent']}"
+                         f"{_p(read.get('p_value'))}" + (f", peak {peak['error']:.4g} at {peak['x']:g}" if peak else ""))
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]
         lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "
