@@ -279,7 +279,8 @@ def _validate_method(c: Config) -> None:
         descent = [name for name, info in DATASETS.items() if info.methods and c.method in info.methods]
         _require(c.method in (data.methods or ()), "method", c.method,
                  f"only with dataset={', '.join(descent)} (a regression drawn per member)")
-        _require(c.optimizer == "sgd" and c.batch_size == 0, "optimizer", f"{c.optimizer} with batch_size={c.batch_size}",
+        _require(c.optimizer == "sgd" and c.batch_size == 0, "optimizer",
+                 f"{c.optimizer} with batch_size={c.batch_size}",
                  "with method=gradient_descent only sgd with batch_size=0 (full-batch gradient descent)")
         _require(c.loss == "squared", "loss", c.loss, "with method=gradient_descent only squared (least squares)")
     if data.methods is not None:

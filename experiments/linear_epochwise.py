@@ -26,4 +26,6 @@ def get_config(name: str = "default") -> Config:
         loss="squared", feature_scales=(1.0, 0.1), width=(100,), n_train=(500,), signal_norm_sq=1.0, noise_var=5.0,
         learning_rate=(0.1,), steps=20000, n_evals=40, seed=tuple(range(10)), n_bootstrap=0)
     return variant(config, name, one_scale=dict(feature_scales=(1.0,)),
-                   smoke=dict(width=(20,), n_train=(100,), steps=2000, n_evals=25, seed=tuple(range(6))))
+                   # 20 features and 100 samples, 12 seeds: the verdict is false (p = 0.26) though the closed form has
+                   # the second descent; 40 and 200 find it (p = 0.002) in 5 s.
+                   smoke=dict(width=(40,), n_train=(200,), steps=5000, n_evals=30, seed=tuple(range(10))))

@@ -60,7 +60,8 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())
             plot_epochwise(folder / figure_file(EPOCHWISE_FIGURE, i), xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
-                           title=f"{name}: test error over training ({label})",
+                           title=f"{name}: {'test error' if theory is None else 'test risk'} over training "
+                                 f"({label})",
                            steps_per_epoch=steps_per_epoch(config), theory=theory,
                            y_label="test error" if theory is None else "test risk")
 
@@ -164,8 +165,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         for k, words in (("validation", "early stopping by validation"), ("oracle", "oracle (best test step)")):
             read = entry[k]
             peak = read["test_error_peak"]
+            where = f", peak {peak['error']:.4g} at {peak['x']:g}" if peak else ""
             lines.append(f"{words} {_fixed(entry['fixed'])}: double descent {read['double_descent']}"
-                         f"{_p(read.get('p_value'))}" + (f", peak {peak['error']:.4g} at {peak['x']:g}" if peak else ""))
+                         f"{_p(read.get('p_value'))}{where}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]
         lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "
