@@ -160,7 +160,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves"
                      + (f" (shapes: {counts})" if counts else ""))
         for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
-            lines.append(f"  {_fixed(entry['fixed'])}: {entry.get('description') or _peak_words(entry)}")
+            if not entry.get("description"):  # A report written before curves were named by shape.
+                lines.append(f"  {_fixed(entry['fixed'])}: {_peak_words(entry)}")
+                continue
+            peak = entry["peak"] or {}
+            when = f" (sampled by epoch: peak at epoch {peak['epoch']:g})" if "epoch" in peak else ""
+            lines.append(f"  {_fixed(entry['fixed'])}: {entry['description']}{when}")
     for entry in report.get("early_stopping", []):
         for k, words in (("validation", "early stopping by validation"), ("oracle", "oracle (best test step)")):
             read = entry[k]
