@@ -115,6 +115,11 @@ def test_shapes_are_named_with_their_numbers():
     shape, words, _ = curve_shape(STEPS, bump, min_rise=0.02, double_descent=True, p_value=0.01)
     assert shape == "double_descent" and "at step 20, then falls" in words and "p = 0.01" in words
     assert _describe(np.full(40, 0.5))[0] == "no_descent"
+    detour = np.interp(STEPS, [0, 5, 10, 20, 39], [0.8, 0.6, 0.7, 0.3, 0.5])  # Rises 0.1 on the way down.
+    shape, words, _ = _describe(detour)
+    assert shape == "u_shaped" and "on the way down it rose 0.1 to 0.7 at step 10" in words
+    shape, words, _ = _describe(0.5 + 0.01 * STEPS)  # Only rises: no U, and its rise is named.
+    assert shape == "no_descent" and "rises 0.39" in words
 
 
 def test_a_curve_that_rises_is_never_called_monotone():
@@ -125,7 +130,7 @@ def test_a_curve_that_rises_is_never_called_monotone():
         shape, words, _ = _describe(curve)
         rises = np.max(curve - np.minimum.accumulate(curve))
         if rises >= 0.02:
-            assert shape in ("u_shaped", "bump_within_noise") and "rises" in words
+            assert shape in ("u_shaped", "bump_within_noise", "no_descent") and "rises" in words
         else:
             assert shape in ("monotone_descent", "no_descent")
 

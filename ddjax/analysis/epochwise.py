@@ -171,7 +171,8 @@ def curve_shape(steps: np.ndarray, curve: np.ndarray, *, min_rise: float, double
         the end, by how much and from which step (overfitting, e.g. to noisy labels);
       * bump_within_noise: it rises by at least min_rise somewhere and falls back (not double descent by the test);
       * monotone_descent: it falls by at least min_rise and never rises by min_rise (its largest rise is given);
-      * no_descent: it never falls by min_rise below its first value.
+      * no_descent: it never falls by min_rise below its first value (tried before the U: a curve that only
+        rises is no U), its largest rise named.
     Rises are of the curve above its lowest earlier point, so a description never hides a rise of min_rise.
     """
     steps, y = np.asarray(steps, float), np.asarray(curve, float)
@@ -198,10 +199,18 @@ def curve_shape(steps: np.ndarray, curve: np.ndarray, *, min_rise: float, double
         if y[last] - y[second] >= min_rise:
             text += f", then rises {y[last] - y[second]:.4g} to {y[last]:.4g} at the last step {steps[last]:g}"
         return "double_descent", text, final_rise
+    if y[0] - y[low] < min_rise and largest_rise >= min_rise:
+        return "no_descent", (f"no descent: never falls {min_rise:g} below its first value {y[0]:.4g}; rises "
+                              f"{largest_rise:.4g} to {y[biggest]:.4g} at step {steps[biggest]:g}, ending at "
+                              f"{y[last]:.4g}"), final_rise
     if y[last] - y[low] >= min_rise:
+        earlier, top = "", int(np.argmax(rise_by[:low])) if low > 0 else 0
+        if low > 0 and rise_by[top] >= min_rise:  # A rise on the way down is named too.
+            earlier = f"; on the way down it rose {rise_by[top]:.4g} to {y[top]:.4g} at step {steps[top]:g}"
         return "u_shaped", (f"U-shaped: falls to {y[low]:.4g} at step {steps[low]:g}, then rises "
                             f"{y[last] - y[low]:.4g} to {y[last]:.4g} at the last step {steps[last]:g}"
-                            f"{'' if rise_p_value is None else f' (rise test p = {rise_p_value:.3g})'}"), final_rise
+                            f"{'' if rise_p_value is None else f' (rise test p = {rise_p_value:.3g})'}{earlier}"), \
+            final_rise
     if largest_rise >= min_rise:
         top = biggest
         before = int(np.argmin(y[:top]))
@@ -215,8 +224,6 @@ def curve_shape(steps: np.ndarray, curve: np.ndarray, *, min_rise: float, double
                                     f"{min_rise:g}), ending at {y[last]:.4g}"), final_rise
     return "no_descent", (f"no descent: never falls {min_rise:g} below its first value {y[0]:.4g} (lowest "
                           f"{y[low]:.4g} at step {steps[low]:g}; largest rise {largest_rise:.4g})"), final_rise
-
-
 
 
 def running_median(y: np.ndarray, window: int) -> np.ndarray:
