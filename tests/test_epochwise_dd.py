@@ -9,7 +9,7 @@ import pytest
 from ddjax import experiment_config, replace
 from ddjax.analysis.early_stopping import best_steps, read_at
 from ddjax.analysis.epochwise import curve_shape, epochwise_analysis
-from ddjax.analysis.sweep_report import sweep_report
+from ddjax.analysis.sweep_report import n_test_examples, sweep_report
 from ddjax.config import ConfigError
 from ddjax.data import multiscale_regression
 from ddjax.data.gaussian_regression import Member
@@ -17,6 +17,7 @@ from ddjax.experiment import run_experiment
 from ddjax.result import SweepResult
 from ddjax.solvers.gradient_descent import expected_risk
 from ddjax.sweep import run_sweep
+from reference import assert_close, assert_same_curves, assert_same_errors
 
 
 def _problem(p=12, n=40, scales=(1.0, 0.2), noise_var=0.5, seed=3):
@@ -179,23 +180,27 @@ VALIDATED = dict(width=(6,), seed=(0, 1), n_train=(200,), steps=40, n_evals=5, n
                  validation_fraction=0.2)
 
 
+@pytest.mark.usefixtures("x64")
 def test_validation_split_vmapped_against_serial():
-    config = replace(experiment_config("mlp_mnist1d", "smoke"), **VALIDATED)
+    """Training runs compared in float64 (tests/reference.py): the grouped layout's validation curves are the
+    serial member's."""
+    config = replace(experiment_config("mlp_mnist1d", "smoke"), precision="float64", **VALIDATED)
     vmapped, serial = run_sweep(config), run_sweep(config, mode="serial")
     assert vmapped.scheme == "grouped" and set(vmapped.curves) >= {"val_error", "val_loss"}
-    for name in ("train_loss", "test_loss", "val_loss"):
-        np.testing.assert_allclose(vmapped.curves[name], serial.curves[name], rtol=2e-5, atol=1e-6)
+    assert_same_curves(vmapped.curves, serial.curves, 160, n_test_examples(config))
+    assert_close(vmapped.curves["val_loss"], serial.curves["val_loss"])
+    assert_same_errors(vmapped.curves["val_error"], serial.curves["val_error"], 40)
 
 
+@pytest.mark.usefixtures("x64")
 def test_validation_rows_are_never_trained_on():
-    """Without label noise, holding out the last 40 of 200 examples trains exactly as n_train=160 does; the held-out
-    rows are only evaluated."""
+    """Without label noise, holding out the last 40 of 200 examples trains as n_train=160 does (float64); the
+    held-out rows are only evaluated."""
     config = replace(experiment_config("mlp_mnist1d", "smoke"), **{**VALIDATED, "seed": (0,)},
-                     label_noise=(0.0,))
+                     label_noise=(0.0,), precision="float64")
     held = run_sweep(config, mode="serial")
     plain = run_sweep(replace(config, validation_fraction=0.0, n_train=(160,)), mode="serial")
-    for name in ("train_loss", "test_loss", "train_error"):
-        np.testing.assert_allclose(held.curves[name], plain.curves[name], rtol=1e-6, atol=1e-7)
+    assert_same_curves(held.curves, plain.curves, 160, n_test_examples(config))
     assert "val_error" not in plain.curves and np.all(np.isfinite(held.curves["val_loss"]))
 
 
