@@ -192,7 +192,7 @@ def early_stopping_section(result: SweepResult, config: Config) -> list[dict[str
             mean, _ = seed_mean_and_error(cut.test_error)
             by_slice[i][name] = {
                 "selected_by": curve, "x": xs.tolist(), "test_error": _floats(mean),
-                "best_step": gather(steps.astype(float), index).tolist(),
+                "best_step": [_floats(row) for row in gather(np.where(steps >= 0, steps, np.nan), index)],
                 **{k: v for k, v in report.to_dict().items()
                    if k in ("double_descent", "p_value", "evidence", "test_error_peak", "under_min", "over_min",
                             "interpolation_threshold")}}
