@@ -15,7 +15,7 @@ from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
 from ddjax.models.registry import MODELS, model_info
 
-METHODS = ("train", "min_norm")
+METHODS = ("train", "min_norm", "gradient_descent")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
 LOSSES = ("cross_entropy", "squared")
@@ -51,6 +51,8 @@ class Config:
     # gaussian_regression only: x ~ N(0, I_p), y = x.b + noise, drawn per member (p = width, n = n_train).
     signal_norm_sq: float = 1.0  # r^2 = |b|^2.
     noise_var: float = 0.25  # s^2, the variance of the noise on y.
+    # multiscale_regression only: the scales of equal blocks of input features, the first block first.
+    feature_scales: tuple[float, ...] = (1.0,)
     data_seed: int = 0
     # Sweep axes.
     width: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
@@ -76,10 +78,16 @@ class Config:
     epochs: int = 0  # > 0 (with sampling="epoch"): sets steps = epochs * ceil(n_train / batch_size).
     augment: bool = False  # Image data only: random crop (4 pixels of zero padding) and horizontal flip.
     loss: str = "cross_entropy"
+    # A fraction in [0, 0.5] of each member's n_train training examples held out for validation: the last
+    # round(validation_fraction * n_train) of its n_train examples, never trained on; recorded as curves
+    # `val_error` and `val_loss` at each evaluation step (0: none).
+    validation_fraction: float = 0.0
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"
-    # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares).
+    # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares);
+    # "gradient_descent": full-batch gradient descent on least squares, with its risk over time in closed form
+    # (`ddjax.solvers.gradient_descent`; dataset multiscale_regression).
     method: str = "train"
     # "float32"; "bfloat16": matmuls (and convolutions) take bfloat16 operands, parameters and optimizer state stay
     # float32 (`ddjax.training.trainer.compute_cast`); "float64": everything in double precision, the reference
@@ -234,6 +242,7 @@ def validate(config: Config) -> Config:
     _require(c.n_chunks < 1 or c.steps + chunk_steps_of(c.steps, c.n_chunks) <= INT32_MAX, "steps", c.steps,
              f"an integer with steps + steps per chunk <= {INT32_MAX} (step counters are int32)")
     _validate_batches(c)
+    _validate_validation(c)
     _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
     _require(c.n_evals <= MAX_EVALS, "n_evals", c.n_evals,
              f"at most {MAX_EVALS} (the eval grid is built on the host; each point evaluates every member)")
@@ -260,6 +269,8 @@ def validate(config: Config) -> Config:
     _require(c.precision != "bfloat16" or not model_info(c.model).convolutional, "precision", c.precision,
              f"only float32 with model={c.model} (the convolutional families have no bfloat16 path yet)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
+    _require(len(c.feature_scales) >= 1 and all(math.isfinite(a) and a > 0 for a in c.feature_scales),
+             "feature_scales", c.feature_scales, "one or more finite numbers > 0")
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)
         _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
@@ -280,6 +291,14 @@ def _validate_method(c: Config) -> None:
         _require(c.loss == "squared", "loss", c.loss, "with method=min_norm only squared (least squares)")
     if data.models is not None:
         _require(c.model in data.models, "model", c.model, f"with dataset={c.dataset} only {', '.join(data.models)}")
+    if c.method == "gradient_descent":
+        descent = [name for name, info in DATASETS.items() if info.methods and c.method in info.methods]
+        _require(c.method in (data.methods or ()), "method", c.method,
+                 f"only with dataset={', '.join(descent)} (a regression drawn per member)")
+        _require(c.optimizer == "sgd" and c.batch_size == 0, "optimizer",
+                 f"{c.optimizer} with batch_size={c.batch_size}",
+                 "with method=gradient_descent only sgd with batch_size=0 (full-batch gradient descent)")
+        _require(c.loss == "squared", "loss", c.loss, "with method=gradient_descent only squared (least squares)")
     if data.methods is not None:
         _require(c.method in data.methods, "method", c.method,
                  f"with dataset={c.dataset} only {', '.join(data.methods)}")
@@ -311,6 +330,23 @@ def _validate_batches(c: Config) -> None:
         _require(c.steps == c.epochs * length, "steps", c.steps,
                  f"epochs={c.epochs} sets steps to {c.epochs} x {length} = {c.epochs * length}; give one of steps "
                  f"and epochs (epochs=0 to give steps)")
+
+
+def _validate_validation(c: Config) -> None:
+    """validation_fraction: a fraction in [0, 0.5] that holds out at least one example and leaves a batch."""
+    _require(math.isfinite(c.validation_fraction) and 0 <= c.validation_fraction <= 0.5, "validation_fraction",
+             c.validation_fraction, "a fraction in [0, 0.5] of each member's n_train held out for validation")
+    if c.validation_fraction == 0:
+        return
+    _require(c.method == "train", "validation_fraction", c.validation_fraction,
+             f"only 0 with method={c.method} (held-out rows are recorded by the trainer)")
+    for n in c.n_train:
+        held_out = int(round(c.validation_fraction * n))
+        _require(held_out >= 1, "validation_fraction", c.validation_fraction,
+                 f"a fraction that holds out at least one of n_train={n} examples (round({c.validation_fraction} x "
+                 f"{n}) = 0)")
+        _require(n - held_out >= max(c.batch_size, 1), "validation_fraction", c.validation_fraction,
+                 f"a fraction that leaves at least batch_size={c.batch_size} of n_train={n} examples to train on")
 
 
 def chunk_steps_of(steps: int, n_chunks: int) -> int:

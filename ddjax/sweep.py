@@ -13,13 +13,14 @@ from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.registry import forward_macs, model_info, packed_form
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import solve_sweep
+from ddjax.solvers.gradient_descent import descend_sweep
 from ddjax.training import blockpacked
 from ddjax.training.memory import (Budget, Needs, chunk_indices, chunks_needed, device_budget, member_capacity,
                                    refuse_oversize, sweep_needs)
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, parts_per_stream
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
 from ddjax.training.packed.streams import initial_states, packed_data
-from ddjax.training.trainer import CURVES, TrainSpec, build_program, stored_dtype, train
+from ddjax.training.trainer import CURVES, TrainSpec, build_program, curve_names, stored_dtype, train
 from ddjax.training.width_groups import plan_groups
 
 
@@ -62,15 +63,21 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     validate(config)  # A Config built directly, not via `replace`, has not been validated yet.
     if config.method == "min_norm":  # No training: the read-out is solved in closed form.
         return solve_sweep(config)
+    if config.method == "gradient_descent":  # Least squares by full-batch GD, beside its closed form.
+        return descend_sweep(config)
     mode = mode or config.mode
     if start_step and restore is None:
         raise ConfigError(f"start_step={start_step} is not allowed without restore: a run starts at 0 unless it "
                           f"resumes a checkpoint")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
+    if config.validation_fraction > 0 and scheme in ("packed", "blockpacked"):
+        raise ConfigError(f"validation_fraction={config.validation_fraction} is not allowed with scheme {scheme!r}: "
+                          f"held-out rows are recorded by the grouped, padded and serial layouts only")
     if scheme == "auto":
         model = model_info(config.model)
-        scheme = ("packed" if packed_form(config.model, config.depth) else
+        scheme = ("grouped" if config.validation_fraction > 0 else  # The packed layouts record no held-out rows.
+                  "packed" if packed_form(config.model, config.depth) else
                   "blockpacked" if model.block_packed else "grouped")
     if scheme == "blockpacked" and not model_info(config.model).block_packed:
         raise ValueError(f"scheme 'blockpacked' needs an MLP, not {config.model}")
@@ -179,7 +186,8 @@ def _run_grouped(config, dataset, data, spec, coords, make_bar, options, memory,
                             for index, width in zip(plan.indices, plan.max_widths)))
     outcome = _train_resumable(program, spec, initial, groups, data, make_bar, options)
     inverse = np.argsort(np.concatenate(plan.indices))
-    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse] for k in CURVES}
+    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states])[inverse]
+              for k in curve_names(spec)}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])[inverse]
     return dict(curves=curves, diverged_step=diverged, group_widths=plan.max_widths, n_compiles=program.trace_count(),
                 padding_efficiency=plan.efficiency, **_timing(outcome))
@@ -210,7 +218,7 @@ def _train_grouped_chunk(program, config, dataset, data, spec, coords, chunks, d
     """Trains one program of `_grouped_programs`; returns its members' indices, curves and divergence steps."""
     initial, groups = zip(*(stack_members(coords, index, dataset, config, spec, width) for index, width in chunks))
     outcome = train(program, spec, initial, groups, data, devices=devices)
-    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states]) for k in CURVES}
+    curves = {k: np.concatenate([np.asarray(s.curves[k]) for s in outcome.states]) for k in curve_names(spec)}
     diverged = np.concatenate([np.asarray(s.diverged_step) for s in outcome.states])
     return np.concatenate([index for index, _ in chunks]), curves, diverged, outcome
 
@@ -223,7 +231,8 @@ def _run_consecutive(programs, train_one, coords, spec, make_bar, options, progr
     resumes correctly on the same devices and budget (the same split).
     """
     restore, n_done, on_chunk, _ = options
-    record = _empty_record(len(coords["width"]), len(spec.eval_steps), stored_dtype(spec.precision))
+    record = _empty_record(len(coords["width"]), len(spec.eval_steps), stored_dtype(spec.precision),
+                           curve_names(spec))
     if restore is not None:
         record = _restored_record(restore, record)
     bar = make_bar()
@@ -231,7 +240,7 @@ def _run_consecutive(programs, train_one, coords, spec, make_bar, options, progr
     n_devices = 1
     for j in range(n_done, len(programs)):
         members, curves, diverged, outcome = train_one(programs[j])
-        for k in CURVES:
+        for k in curves:
             record["curves"][k][members] = curves[k]
         record["diverged_step"][members] = diverged
         compile_s, run_s, n_devices = (compile_s + outcome.compile_seconds, run_s + outcome.run_seconds,
@@ -245,15 +254,15 @@ def _run_consecutive(programs, train_one, coords, spec, make_bar, options, progr
                 run_seconds=run_s, n_devices=n_devices, n_programs=len(programs))
 
 
-def _empty_record(n_members: int, n_evals: int, dtype: Any) -> dict[str, Any]:
-    return {"curves": {k: np.full((n_members, n_evals), np.nan, dtype) for k in CURVES},
+def _empty_record(n_members: int, n_evals: int, dtype: Any, names: tuple[str, ...] = CURVES) -> dict[str, Any]:
+    return {"curves": {k: np.full((n_members, n_evals), np.nan, dtype) for k in names},
             "diverged_step": np.full(n_members, -1, np.int32)}
 
 
 def _restored_record(restore, record) -> dict[str, Any]:
     template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), record)
-    restored = restore(template)  # Its dicts come back with sorted keys: rebuilt in CURVES order.
-    return {"curves": {k: np.array(restored["curves"][k]) for k in CURVES},
+    restored = restore(template)  # Its dicts come back with sorted keys: rebuilt in the record's order.
+    return {"curves": {k: np.array(restored["curves"][k]) for k in record["curves"]},
             "diverged_step": np.array(restored["diverged_step"])}
 
 
@@ -262,7 +271,7 @@ def _run_serial(config, dataset, data, spec, coords, make_bar, options):
     trained) and divergence step, so a resumed run skips the members already done."""
     restore, n_done, on_chunk, _ = options
     n_members = len(coords["width"])
-    record = _empty_record(n_members, len(spec.eval_steps), stored_dtype(spec.precision))
+    record = _empty_record(n_members, len(spec.eval_steps), stored_dtype(spec.precision), curve_names(spec))
     if restore is not None:
         record = _restored_record(restore, record)
     bar = make_bar()
@@ -272,7 +281,7 @@ def _run_serial(config, dataset, data, spec, coords, make_bar, options):
         program = programs.setdefault(width, build_program(spec, batched=False))
         initial, members = _unstack(stack_members(coords, np.array([i]), dataset, config, spec, width), 0)
         outcome = train(program, spec, (initial,), (members,), data, progress=bar)
-        for k in CURVES:
+        for k in record["curves"]:
             record["curves"][k][i] = np.asarray(outcome.states[0].curves[k])
         record["diverged_step"][i] = int(outcome.states[0].diverged_step)
         compile_s, run_s = compile_s + outcome.compile_seconds, run_s + outcome.run_seconds

@@ -10,7 +10,7 @@ from ddjax.experiment import experiment_config, load_experiment, run_experiment
 from ddjax.run import main
 from ddjax.runs.files import OUTPUT_FILES
 
-EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "mlp_mnist1d_epochwise",
+EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "linear_epochwise", "mlp_mnist1d_epochwise",
                "mlp_mnist1d_samplewise", "cnn_mnist1d")
 
 

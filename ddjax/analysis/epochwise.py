@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ddjax.analysis.modelwise import binomial_noise, prominence, seed_mean_and_error
-from ddjax.analysis.verdict import ALPHA, peak_test
+from ddjax.analysis.verdict import ALPHA, descents, peak_test
 
 # Larger than the model-wise default: one member's test error wobbles by about a percentage point between
 # neighbouring eval steps (MNIST-1D MLPs trained with Adam, measured), and every wobble after a descent is a
@@ -22,6 +22,10 @@ EPOCHWISE_MIN_RISE = 0.02
 # Single evaluations of SGD iterates jump (by 3 points at one step, in MNIST-1D runs): a running median over this
 # many eval steps keeps one jump, up or down, from counting as the peak or a minimum.
 SMOOTHING_WINDOW = 3
+# What an epoch-wise curve does (`curve_shape`): falls and never rises by min_rise; falls to a minimum, then rises
+# by at least min_rise to the end (overfitting); the calibrated test's double descent; a rise of at least
+# min_rise that falls back, within noise; never falls by min_rise at all.
+SHAPES = ("monotone_descent", "u_shaped", "double_descent", "bump_within_noise", "no_descent")
 
 StepPoint = dict[str, float]  # {"step": eval step, "error": seed-mean test error there}
 
@@ -44,6 +48,12 @@ class EpochwiseReport:
       notes: human-readable findings.
       p_value: the calibrated test's p-value (None when it did not run).
       evidence: what the verdict rests on, in words.
+      shape: what the smoothed seed-mean curve does, one of SHAPES (`curve_shape`).
+      description: the shape in words, with its numbers (every rise of at least min_rise is named).
+      final_rise: {"step", "error", "rise", "final_error"}: the lowest point and the rise from it to the last
+        eval step (U-shaped curves, and any curve that ends above its minimum), else None.
+      rise_p_value: the calibrated test of the largest rise after the initial descent against non-increasing
+        curves with the seeds' noise (one-sided, as "more data hurts"); None when the curve has no rise.
     """
 
     peak: StepPoint | None
@@ -58,6 +68,10 @@ class EpochwiseReport:
     notes: tuple[str, ...]
     p_value: float | None = None
     evidence: str = ""
+    shape: str = ""
+    description: str = ""
+    final_rise: dict[str, float] | None = None
+    rise_p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python types (JSON-serializable)."""
@@ -109,13 +123,11 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
     peak = _peak(mean, min_rise)
     first = later = None
     double_descent, p_value, evidence = False, None, "no peak"
-    if peak is None:
-        notes.append("no epoch-wise peak: the test error never rises after falling")
-    else:
+    if peak is not None:
         first = _argmin(mean, steps < steps[peak])
         later = _argmin(mean, steps > steps[peak])
         rises = [mean[peak] - mean[first], mean[peak] - mean[later]]
-        result = peak_test(test, _candidates(mean, min_rise), min_rise=min_rise, alpha=alpha,
+        result = peak_test(test, after_initial_descent(mean, min_rise), min_rise=min_rise, alpha=alpha,
                            noise_floor=binomial_noise(raw_mean, n_test),
                            smooth=lambda m: running_median(m, smoothing_window))
         double_descent, p_value, evidence = result.significant, result.p_value, result.evidence
@@ -124,6 +136,12 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
                      f"test error falls to {mean[first]:.4g} at step {steps[first]:g}, rises {rises[0]:.4g} to "
                      f"{mean[peak]:.4g} at step {steps[peak]:g}, then falls {rises[1]:.4g} to {mean[later]:.4g} at "
                      f"step {steps[later]:g} (min_rise {min_rise:g}{tested}; {evidence})")
+    rise = peak_test(test, after_initial_descent(mean, min_rise), min_rise=min_rise, alpha=alpha,
+                     noise_floor=binomial_noise(raw_mean, n_test),
+                     smooth=lambda m: running_median(m, smoothing_window), sides="left")
+    shape, description, final_rise = curve_shape(steps, mean, min_rise=min_rise, double_descent=double_descent,
+                                                 peak=peak, p_value=p_value, rise_p_value=rise.p_value)
+    notes.insert(0, description)
     member_peaks = []
     for row in test:
         row = running_median(row, smoothing_window)
@@ -135,7 +153,77 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
         epochwise_double_descent=double_descent, interpolation_step=interpolation_step,
         member_peaks=tuple(member_peaks), final_error=float(raw_mean[finite[-1]]) if finite.size else None,
         min_rise=min_rise, smoothing_window=smoothing_window, notes=tuple(notes), p_value=p_value,
-        evidence=evidence)
+        evidence=evidence, shape=shape, description=description, final_rise=final_rise,
+        rise_p_value=rise.p_value if rise.rises is not None and rise.rises[0] > 0 else None)
+
+
+def curve_shape(steps: np.ndarray, curve: np.ndarray, *, min_rise: float, double_descent: bool,
+                peak: int | None = None, p_value: float | None = None,
+                rise_p_value: float | None = None) -> tuple[str, str, dict[str, float] | None]:
+    """Names what an (already smoothed) error curve over eval steps does: (shape, description, final_rise).
+
+    `peak` is the index of the tested peak (default: the point of largest descent); `p_value` and `rise_p_value`
+    (the double-descent and the one-sided rise tests) are quoted where they apply. The shapes (SHAPES), in the
+    order they are tried:
+      * double_descent: `double_descent` is true (the calibrated test's verdict): the description gives the
+        first minimum, the rise to the peak and the second fall (and a last rise to the end, if any);
+      * u_shaped: the curve ends at least min_rise above its lowest point: falls to a minimum, then rises to
+        the end, by how much and from which step (overfitting, e.g. to noisy labels);
+      * bump_within_noise: it rises by at least min_rise somewhere and falls back (not double descent by the test);
+      * monotone_descent: it falls by at least min_rise and never rises by min_rise (its largest rise is given);
+      * no_descent: it never falls by min_rise below its first value (tried before the U: a curve that only
+        rises is no U), its largest rise named.
+    Rises are of the curve above its lowest earlier point, so a description never hides a rise of min_rise.
+    """
+    steps, y = np.asarray(steps, float), np.asarray(curve, float)
+    finite = np.flatnonzero(np.isfinite(y))
+    if finite.size == 0:
+        return "no_descent", "no finite test error", None
+    steps, y = steps[finite], y[finite]
+    low, last = int(np.argmin(y)), y.size - 1
+    rise_by = descents(y, "left")
+    biggest = int(np.argmax(rise_by)) if y.size > 1 else 0
+    largest_rise = max(float(rise_by[biggest]), 0.0)
+    final_rise = None
+    if y[last] - y[low] > 0:
+        final_rise = {"step": float(steps[low]), "error": float(y[low]), "rise": float(y[last] - y[low]),
+                      "final_error": float(y[last])}
+    tested = "" if p_value is None else f", p = {p_value:.3g}"
+    if double_descent:
+        peak = int(np.searchsorted(finite, peak)) if peak is not None else int(np.argmax(descents(y)))
+        first = int(np.argmin(y[:peak]))
+        second = peak + 1 + int(np.argmin(y[peak + 1:]))
+        text = (f"epoch-wise double descent: falls to {y[first]:.4g} at step {steps[first]:g}, rises "
+                f"{y[peak] - y[first]:.4g} to {y[peak]:.4g} at step {steps[peak]:g}, then falls "
+                f"{y[peak] - y[second]:.4g} to {y[second]:.4g} at step {steps[second]:g}{tested}")
+        if y[last] - y[second] >= min_rise:
+            text += f", then rises {y[last] - y[second]:.4g} to {y[last]:.4g} at the last step {steps[last]:g}"
+        return "double_descent", text, final_rise
+    if y[0] - y[low] < min_rise and largest_rise >= min_rise:
+        return "no_descent", (f"no descent: never falls {min_rise:g} below its first value {y[0]:.4g}; rises "
+                              f"{largest_rise:.4g} to {y[biggest]:.4g} at step {steps[biggest]:g}, ending at "
+                              f"{y[last]:.4g}"), final_rise
+    if y[last] - y[low] >= min_rise:
+        earlier, top = "", int(np.argmax(rise_by[:low])) if low > 0 else 0
+        if low > 0 and rise_by[top] >= min_rise:  # A rise on the way down is named too.
+            earlier = f"; on the way down it rose {rise_by[top]:.4g} to {y[top]:.4g} at step {steps[top]:g}"
+        return "u_shaped", (f"U-shaped: falls to {y[low]:.4g} at step {steps[low]:g}, then rises "
+                            f"{y[last] - y[low]:.4g} to {y[last]:.4g} at the last step {steps[last]:g}"
+                            f"{'' if rise_p_value is None else f' (rise test p = {rise_p_value:.3g})'}{earlier}"), \
+            final_rise
+    if largest_rise >= min_rise:
+        top = biggest
+        before = int(np.argmin(y[:top]))
+        return "bump_within_noise", (
+            f"a rise within noise: falls to {y[before]:.4g} at step {steps[before]:g}, rises {largest_rise:.4g} to "
+            f"{y[top]:.4g} at step {steps[top]:g}, ends at {y[last]:.4g} at step {steps[last]:g} (not epoch-wise "
+            f"double descent by the calibrated test{tested})"), final_rise
+    if y[0] - y[low] >= min_rise:
+        return "monotone_descent", (f"monotone descent: falls from {y[0]:.4g} to {y[low]:.4g} at step "
+                                    f"{steps[low]:g}; its largest rise is {largest_rise:.4g} (below min_rise "
+                                    f"{min_rise:g}), ending at {y[last]:.4g}"), final_rise
+    return "no_descent", (f"no descent: never falls {min_rise:g} below its first value {y[0]:.4g} (lowest "
+                          f"{y[low]:.4g} at step {steps[low]:g}; largest rise {largest_rise:.4g})"), final_rise
 
 
 def running_median(y: np.ndarray, window: int) -> np.ndarray:
@@ -156,7 +244,7 @@ def running_median(y: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _candidates(y: np.ndarray, min_rise: float) -> np.ndarray:
+def after_initial_descent(y: np.ndarray, min_rise: float) -> np.ndarray:
     """The steps after the initial descent (after y first falls min_rise below its first value): wobbles before
     it are no peak."""
     fallen = np.flatnonzero(y <= y[0] - min_rise) if np.isfinite(y[0]) else np.flatnonzero(np.isfinite(y))
@@ -164,7 +252,7 @@ def _candidates(y: np.ndarray, min_rise: float) -> np.ndarray:
 
 
 def _peak(y: np.ndarray, min_rise: float) -> int | None:
-    descent = np.where(_candidates(y, min_rise), prominence(y), -np.inf)
+    descent = np.where(after_initial_descent(y, min_rise), prominence(y), -np.inf)
     return int(np.argmax(descent)) if descent.max() > 0 else None
 
 

@@ -2,7 +2,8 @@
 
 Besides the double-descent analysis of each slice, the report has a section for each analysis that applies:
 `epochwise` (runs with >= 3 eval steps), `effective_model_complexity` (x axis n_train), `theory` (Gaussian
-linear regression) and `weight_norm` (closed-form read-outs).
+linear regression), `gd_theory` (gradient descent against its risk over time in closed form) and `weight_norm`
+(closed-form read-outs).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ddjax.analysis.early_stopping import SELECTIONS, best_steps, read_at
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
-from ddjax.analysis.theory import compare_to_theory
+from ddjax.analysis.theory import compare_over_time, compare_to_theory
 from ddjax.config import AXES, Config, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
@@ -130,6 +132,20 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
         per_epoch = steps_per_epoch(config)
         if per_epoch is not None:  # Sampled by epoch: the time axis also reads in epochs.
             sections["epochwise"] = [with_epochs(entry, per_epoch) for entry in sections["epochwise"]]
+    if "theory_risk" in result.curves and "epochwise" in sections:  # Gradient descent beside its closed form.
+        verdicts = iter(sections["epochwise"])
+        sections["gd_theory"] = []
+        for fixed, xs, index in grid:
+            for k in range(xs.size):
+                entry = compare_over_time(result.eval_steps, gather(result.curves["test_error"], index[:, k]),
+                                          gather(result.curves["theory_risk"], index[:, k]),
+                                          min_rise=next(verdicts)["min_rise"])
+                sections["gd_theory"].append({"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]}, **entry})
+        for entry, verdict in zip(sections["gd_theory"], sections["epochwise"]):
+            entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
+            entry["verdict_agrees"] = verdict["epochwise_double_descent"] == entry["theory_double_descent"]
+    if "val_error" in result.curves:  # Members held out validation rows: early stopping beside the last step.
+        sections["early_stopping"] = early_stopping_section(result, config)
     if axis == "n_train":
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
@@ -153,12 +169,43 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
     return sections
 
 
+def early_stopped_slices(result: SweepResult, config: Config, selected_by: str) -> tuple[list[Slice], np.ndarray]:
+    """The slices read at each member's best eval step by curve `selected_by` (`ddjax.analysis.early_stopping`),
+    and those steps (eval step values, -1 where a member has none)."""
+    index = best_steps(result.curves[selected_by])
+    at_best = SweepResult(**{**vars(result), "eval_steps": result.eval_steps[:1],
+                             "curves": {k: read_at(v, index)[:, None] for k, v in result.curves.items()}})
+    return slices(at_best, config), np.where(index >= 0, np.asarray(result.eval_steps)[np.maximum(index, 0)], -1)
+
+
+def early_stopping_section(result: SweepResult, config: Config) -> list[dict[str, Any]]:
+    """Per slice, the model-wise analysis of the test error at each member's best step, chosen on the validation
+    split ("validation") and on the test set itself ("oracle", optimistic), with the calibrated verdict on each."""
+    by_slice: list[dict[str, Any]] = []
+    for name, curve in SELECTIONS.items():
+        cuts, steps = early_stopped_slices(result, config, curve)
+        for i, (cut, (fixed, xs, index)) in enumerate(zip(cuts, member_grid(result, config))):
+            report = analyze(cut.x, cut.train_error, cut.test_error, train_tolerance=config.train_tolerance,
+                             samplewise=x_axis(config) == "n_train", n_test=n_test_examples(config))
+            if len(by_slice) <= i:
+                by_slice.append({"fixed": fixed})
+            mean, _ = seed_mean_and_error(cut.test_error)
+            by_slice[i][name] = {
+                "selected_by": curve, "x": xs.tolist(), "test_error": _floats(mean),
+                "best_step": [_floats(row) for row in gather(np.where(steps >= 0, steps, np.nan), index)],
+                **{k: v for k, v in report.to_dict().items()
+                   if k in ("double_descent", "p_value", "evidence", "test_error_peak", "under_min", "over_min",
+                            "interpolation_threshold")}}
+    return by_slice
+
+
 def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:
     """An epoch-wise entry with `steps_per_epoch` and, beside each point's step, its epoch (steps / per_epoch)."""
     def point(p):
         return None if p is None else {**p, "epoch": p["step"] / per_epoch}
 
-    timed = {key: point(value) if key in ("peak", "first_min", "later_min") else value for key, value in entry.items()}
+    timed = {key: point(value) if key in ("peak", "first_min", "later_min", "final_rise") else value
+             for key, value in entry.items()}
     timed["member_peaks"] = [point(p) for p in entry.get("member_peaks", [])]
     if entry.get("interpolation_step") is not None:
         timed["interpolation_epoch"] = entry["interpolation_step"] / per_epoch

@@ -60,6 +60,10 @@ DATASETS: dict[str, DatasetInfo] = {
                                                    c.teacher_noise, c.data_seed)),
     "gaussian_regression": DatasetInfo(None, None, models=("linear",), methods=("min_norm",),
                                        no_label_noise="its noise is noise_var", theory=True),
+    # Features in blocks of different scales, drawn per member (`ddjax.data.multiscale_regression`), trained by
+    # full-batch gradient descent with its risk over time in closed form.
+    "multiscale_regression": DatasetInfo(None, None, models=("linear",), methods=("gradient_descent",),
+                                         no_label_noise="its noise is noise_var"),
     # Images from their original files (`ddjax.data.image_sets`), uint8 NHWC; n_samples and train_fraction do
     # not apply: members draw from the official training split and are tested on the official test split.
     **{name: _image_set(name) for name in IMAGE_SETS},

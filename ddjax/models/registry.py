@@ -104,7 +104,9 @@ MODELS: dict[str, ModelInfo] = {
     "resnet18": _conv_info("resnet18", resnet18_macs, resnet18_parameters, resnet18_activations,
                            ("mnist", "fashion_mnist", "cifar10")),
     # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
-    "linear": ModelInfo(None, _readout_macs, closed_form=True, datasets=("gaussian_regression",)),
+    # On multiscale_regression it is trained by full-batch gradient descent (method="gradient_descent").
+    "linear": ModelInfo(None, _readout_macs, closed_form=True,
+                        datasets=("gaussian_regression", "multiscale_regression")),
 }
 
 

@@ -18,7 +18,8 @@ from ddjax.analysis.modelwise import DoubleDescentReport, check_curves, seed_mea
 def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike,
                 report: DoubleDescentReport | None = None, *, x_label: str = "width",
                 title: str | None = None, emc: float | None = None,
-                overlay: tuple[ArrayLike, ArrayLike, str] | None = None, log_y: bool = False) -> None:
+                overlay: tuple[ArrayLike, ArrayLike, str] | None = None, log_y: bool = False,
+                extra: list[tuple[ArrayLike, ArrayLike, str]] | None = None) -> None:
     """Writes a PNG of train and test error against x on a log x-axis.
 
     Each curve is its seed mean (line with markers) and, with >= 2 seeds, a band from the lowest to the
@@ -39,6 +40,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
       emc: draw a dotted line at this effective model complexity.
       overlay: (x, y, label) of a reference curve to draw over the errors, e.g. a closed-form risk.
       log_y: a log y-axis (for risks that span decades).
+      extra: (x, seed-mean y, label) of more test curves to draw dashed, e.g. the test error at each member's
+        early-stopping step.
     """
     x, train, test = check_curves(x, train_error, test_error)
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
@@ -47,6 +50,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     _plot_curve(ax, x, test, "test", "tab:orange")
     if overlay is not None:
         ax.plot(*overlay[:2], color="black", linewidth=1.2, label=overlay[2])
+    for (x_extra, y_extra, label), color in zip(extra or [], ("tab:red", "tab:gray", "tab:purple")):
+        ax.plot(x_extra, y_extra, color=color, linestyle="--", marker="s", markersize=3, label=label)
     if emc is not None:
         ax.axvline(emc, color="tab:purple", linestyle=":", linewidth=1.5, label=f"EMC ({emc:g})")
     if report is not None:
@@ -118,7 +123,8 @@ def _mark_report(ax: Axes, report: DoubleDescentReport) -> None:
 
 def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test_error: ArrayLike, *,
                    peak_steps: list[float | None] | None = None, highlight: list[int] | None = None,
-                   x_label: str = "width", title: str | None = None, steps_per_epoch: int | None = None) -> None:
+                   x_label: str = "width", title: str | None = None, steps_per_epoch: int | None = None,
+                   theory: ArrayLike | None = None, y_label: str = "test error") -> None:
     """Writes a PNG of the test error over (x, training step): a heatmap and a few curves against steps.
 
     Args:
@@ -131,6 +137,8 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
       x_label: what x is.
       title: the figure title.
       steps_per_epoch: when given (sampling by epoch), time is shown in epochs: steps / steps_per_epoch.
+      theory: shape (K, T): a closed form of the same curves, drawn dashed under each highlighted curve.
+      y_label: what the errors are.
     """
     x, steps, errors = np.asarray(x, float), np.asarray(steps, float), np.asarray(test_error, float)
     time_label, times = ("epoch", steps / steps_per_epoch) if steps_per_epoch else ("training step", steps)
@@ -141,7 +149,7 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     # Index axes, labelled with the values: eval steps are log-spaced and start at 0.
     image = heat.imshow(np.ma.masked_invalid(errors), aspect="auto", origin="lower", cmap="viridis",
                         interpolation="nearest")
-    fig.colorbar(image, ax=heat, label="test error")
+    fig.colorbar(image, ax=heat, label=y_label)
     columns = np.unique(np.linspace(0, steps.size - 1, min(steps.size, 7)).round().astype(int))
     heat.set_xticks(columns, [f"{times[c]:.3g}" if steps_per_epoch else f"{times[c]:g}" for c in columns])
     rows = np.unique(np.linspace(0, x.size - 1, min(x.size, 12)).round().astype(int))
@@ -156,9 +164,12 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     highlight = highlight if highlight is not None else sorted({0, x.size // 2, x.size - 1})
     for i, color in zip(highlight, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")):
         lines.plot(times, errors[i], color=color, marker="o", markersize=3, label=f"{x_label} {x[i]:g}")
+        if theory is not None:
+            lines.plot(times, np.asarray(theory, float)[i], color=color, linestyle="--", linewidth=1.2,
+                       label=f"{x_label} {x[i]:g}: closed form")
     lines.set_xscale("symlog", linthresh=1 / steps_per_epoch if steps_per_epoch else 1)
     lines.set_xlabel(time_label)
-    lines.set_ylabel("test error (seed mean)")
+    lines.set_ylabel(f"{y_label} (seed mean)")
     lines.grid(True, alpha=0.3)
     lines.legend(fontsize="small")
     if title:

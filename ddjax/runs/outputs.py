@@ -50,18 +50,36 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
         overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error)
         plot_curves(folder / figure_file(CURVES_FIGURE, i), cut.x, cut.train_error, cut.test_error, analysis,
                     x_label=axis, title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
-                    log_y=overlay is not None)
+                    log_y=overlay is not None, extra=_early_stopped(report, i))
     if "epochwise" in report:
         for i, (fixed, xs, index) in enumerate(member_grid(result, config)):
-            errors = gather(result.curves["test_error"], index)  # [seed, x, step]
-            mean = seed_mean_and_error(errors.reshape(len(errors), -1))[0].reshape(errors.shape[1:])
+            mean = _seed_mean(gather(result.curves["test_error"], index))
+            theory = _seed_mean(gather(result.curves["theory_risk"], index)) if "theory_risk" in result.curves else None
             entries = report["epochwise"][i * xs.size:(i + 1) * xs.size]  # Listed slice by slice, x by x.
             peaks = [(entry["peak"] or {}).get("step") for entry in entries]
             label = ", ".join(f"{k}={v}" for k, v in fixed.items())
             plot_epochwise(folder / figure_file(EPOCHWISE_FIGURE, i), xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
-                           title=f"{name}: test error over training ({label})",
-                           steps_per_epoch=steps_per_epoch(config))
+                           title=f"{name}: {'test error' if theory is None else 'test risk'} over training "
+                                 f"({label})",
+                           steps_per_epoch=steps_per_epoch(config), theory=theory,
+                           y_label="test error" if theory is None else "test risk")
+
+
+def _early_stopped(report: dict[str, Any], i: int) -> list[tuple[list, list, str]]:
+    """The test curves at each member's early-stopping step of slice i, labelled with their verdicts."""
+    if "early_stopping" not in report:
+        return []
+    entry = report["early_stopping"][i]
+    words = {"validation": "best step by validation (early stopping)", "oracle": "best step by test error (oracle)"}
+    return [(entry[k]["x"], [np.nan if v is None else v for v in entry[k]["test_error"]],
+             f"test at {words[k]}: double descent {entry[k]['double_descent']}{_p(entry[k].get('p_value'))}")
+            for k in ("validation", "oracle")]
+
+
+def _seed_mean(errors: np.ndarray) -> np.ndarray:
+    """The seed mean [x, step] of gathered curves [seed, x, step]."""
+    return seed_mean_and_error(errors.reshape(len(errors), -1))[0].reshape(errors.shape[1:])
 
 
 def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
@@ -136,15 +154,25 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     epochwise = report.get("epochwise", [])
     if epochwise:
         found = [e for e in epochwise if e["epochwise_double_descent"]]
-        lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves")
+        shapes = [e.get("shape") for e in epochwise]
+        counts = ", ".join(f"{n} {shape.replace('_', ' ')}" for shape in dict.fromkeys(shapes)
+                           if shape and (n := shapes.count(shape)))
+        lines.append(f"epoch-wise double descent in {len(found)} of {len(epochwise)} curves"
+                     + (f" (shapes: {counts})" if counts else ""))
         for entry in found if len(epochwise) > 8 else epochwise:  # Every curve when there are few.
-            peak = entry["peak"]
-            where = "no peak"
-            if peak:  # Sampled by epoch: the entry gives the epoch too.
-                when = f"epoch {peak['epoch']:g}" if "epoch" in peak else f"step {peak['step']:g}"
-                where = f"peak at {when} (error {peak['error']:.3f})"
-            lines.append(f"  {_fixed(entry['fixed'])}: {where}, double descent: {entry['epochwise_double_descent']}"
-                         f"{_p(entry.get('p_value'))}")
+            if not entry.get("description"):  # A report written before curves were named by shape.
+                lines.append(f"  {_fixed(entry['fixed'])}: {_peak_words(entry)}")
+                continue
+            peak = entry["peak"] or {}
+            when = f" (sampled by epoch: peak at epoch {peak['epoch']:g})" if "epoch" in peak else ""
+            lines.append(f"  {_fixed(entry['fixed'])}: {entry['description']}{when}")
+    for entry in report.get("early_stopping", []):
+        for k, words in (("validation", "early stopping by validation"), ("oracle", "oracle (best test step)")):
+            read = entry[k]
+            peak = read["test_error_peak"]
+            where = f", peak {peak['error']:.4g} at {peak['x']:g}" if peak else ""
+            lines.append(f"{words} {_fixed(entry['fixed'])}: double descent {read['double_descent']}"
+                         f"{_p(read.get('p_value'))}{where}")
     for entry in report.get("effective_model_complexity", []):
         hurts = entry["more_data_hurts"]
         lines.append(f"{_fixed(entry['fixed'])}: {entry['note']}; more data hurts: "
@@ -154,11 +182,26 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"theory {_fixed(entry['fixed'])}: max relative deviation {entry['max_relative_deviation']:.3g}"
                      f" outside g in {entry['excluded_band']} (matches within {entry['tolerance']:g}: "
                      f"{entry['matches']})")
+    for entry in report.get("gd_theory", []):
+        lines.append(f"closed form {_fixed(entry['fixed'])}: trained risk within {entry['max_relative_deviation']:.3g} "
+                     f"(relative; at most {entry['max_deviation_in_standard_errors']:.2g} standard errors) of it; "
+                     f"{entry['theory_description']}; the verdict on the trained curves agrees: "
+                     f"{entry['verdict_agrees']}")
     for entry in report.get("weight_norm", []):
         if entry["peak"]:
             lines.append(f"weight norm {_fixed(entry['fixed'])}: peaks at {entry['peak']['x']:g} "
                          f"({entry['peak']['norm']:.4g})")
     return lines
+
+
+def _peak_words(entry: dict[str, Any]) -> str:
+    """An epoch-wise entry's peak and verdict (reports written before curves were named by shape)."""
+    peak = entry["peak"]
+    where = "no peak"
+    if peak:  # Sampled by epoch: the entry gives the epoch too.
+        when = f"epoch {peak['epoch']:g}" if "epoch" in peak else f"step {peak['step']:g}"
+        where = f"peak at {when} (error {peak['error']:.3f})"
+    return f"{where}, double descent: {entry['epochwise_double_descent']}{_p(entry.get('p_value'))}"
 
 
 def _p(p_value: float | None) -> str:

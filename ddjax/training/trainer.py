@@ -26,6 +26,8 @@ from ddjax.training import hosts, sharding
 from ddjax.training.schedules import learning_rate_factor
 
 CURVES = ("train_error", "test_error", "train_loss", "test_loss")
+# Recorded when members hold out validation examples (`TrainSpec.validation`, config `validation_fraction`).
+VALIDATION_CURVES = ("val_error", "val_loss")
 
 
 class Members(NamedTuple):
@@ -36,6 +38,9 @@ class Members(NamedTuple):
     learning_rate: jax.Array  # float32
     seed: jax.Array  # uint32: batch order (members with the same seed draw the same batches).
     labels: jax.Array  # int32 [N]: the member's (noisy) training labels.
+    # int32: the rows n_train .. n_train + n_val - 1 after the trained ones, held out for validation (with
+    # `TrainSpec.validation`); None: none.
+    n_val: jax.Array | None = None
 
 
 class SharedData(NamedTuple):
@@ -82,6 +87,12 @@ class TrainSpec(NamedTuple):
     eval_batch: int = 0  # > 0: evaluate in chunks of this many rows (`lax.map`); 0: all rows as one batch.
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
+    validation: bool = False  # Members hold out `Members.n_val` rows: record VALIDATION_CURVES too.
+
+
+def curve_names(spec: TrainSpec) -> tuple[str, ...]:
+    """The curves every member records: CURVES, then VALIDATION_CURVES when members hold out validation rows."""
+    return CURVES + VALIDATION_CURVES if spec.validation else CURVES
 
 
 def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
@@ -227,7 +238,8 @@ def member_init(spec: TrainSpec, initial: Variables, member: Members) -> MemberS
     parameters and model state."""
     params, model_state = initial["params"], initial["model_state"]
     opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
-    curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, stored_dtype(spec.precision)) for name in CURVES}
+    curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, stored_dtype(spec.precision))
+              for name in curve_names(spec)}
     return MemberState(params, opt_state, jnp.int32(-1), curves, model_state)
 
 
@@ -264,23 +276,30 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
 def member_eval(spec: TrainSpec, params: Params, member: Members, data: SharedData,
                 model_state: ModelState = {}) -> dict[str, jax.Array]:
     """Error and mean loss of one member on its own training labels and on the clean test set (a stateful family
-    in evaluation mode: BatchNorm reads its running statistics)."""
+    in evaluation mode: BatchNorm reads its running statistics), and on its validation rows if it holds some."""
     train_logits = _eval_logits(spec, params, model_state, member.width, data.x_train)
     in_train = train_weights(data.x_train.shape[0], member.n_train)
     test_logits = _eval_logits(spec, params, model_state, member.width, data.x_test)
-    return {
-        "train_error": jnp.sum(in_train * (train_logits.argmax(-1) != member.labels)),
-        "train_loss": jnp.sum(in_train * example_losses(train_logits, member.labels, spec.loss)),
+    wrong = train_logits.argmax(-1) != member.labels
+    losses = example_losses(train_logits, member.labels, spec.loss)
+    values = {
+        "train_error": jnp.sum(in_train * wrong),
+        "train_loss": jnp.sum(in_train * losses),
         "test_error": jnp.mean(test_logits.argmax(-1) != data.y_test),
         "test_loss": jnp.mean(example_losses(test_logits, data.y_test, spec.loss)),
     }
+    if spec.validation:  # The held-out rows, with the member's own (noisy) labels, as carved from its training set.
+        rows = jnp.arange(data.x_train.shape[0])
+        held_out = ((rows >= member.n_train) & (rows < member.n_train + member.n_val)) / member.n_val
+        values.update(val_error=jnp.sum(held_out * wrong), val_loss=jnp.sum(held_out * losses))
+    return values
 
 
 def member_record(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, index) -> MemberState:
     """Writes the member's current evaluation into column `index` of its curves (NaN once diverged)."""
     values = member_eval(spec, state.params, member, data, state.model_state)
     diverged = state.diverged_step >= 0
-    curves = {k: state.curves[k].at[index].set(jnp.where(diverged, jnp.nan, values[k])) for k in CURVES}
+    curves = {k: state.curves[k].at[index].set(jnp.where(diverged, jnp.nan, values[k])) for k in curve_names(spec)}
     return state._replace(curves=curves)
 
 
