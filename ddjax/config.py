@@ -20,7 +20,11 @@ MODES = ("vmap", "serial")
 PRECISIONS = ("float32", "bfloat16")
 INT32_MAX = 2**31 - 1  # Step counters, eval steps, widths and row indices are int32 inside the program.
 MAX_EVALS = 10**6  # The log-spaced eval grid is built on the host, and each point evaluates every member.
-AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
+AXES = ("width", "seed", "label_noise", "n_train", "learning_rate", "weight_decay", "ridge")
+# Regularization strengths: `weight_decay` for method=train, `ridge` for method=min_norm. Outputs leave an axis out
+# while it holds only its default 0 (no regularization), so unregularized runs write what they wrote before.
+REGULARIZATION_AXES = ("weight_decay", "ridge")
+MAX_VALIDATION_FRACTION = 0.5
 X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 
 
@@ -30,8 +34,8 @@ X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 class Config:
     """One sweep: data, model family, optimizer, and the grid of named axes.
 
-    Axis fields (`width`, `seed`, `label_noise`, `n_train`, `learning_rate`) are tuples; the sweep trains every
-    point of their cartesian grid.
+    Axis fields (`width`, `seed`, `label_noise`, `n_train`, `learning_rate`, `weight_decay`, `ridge`) are tuples;
+    the sweep trains every point of their cartesian grid.
     """
 
     # Data.
@@ -51,6 +55,16 @@ class Config:
     label_noise: tuple[float, ...] = (0.0,)
     n_train: tuple[int, ...] = (1000,)
     learning_rate: tuple[float, ...] = (1e-3,)
+    # method=train: L2 penalty (lambda / 2) |params|^2 added to the mean training loss, every trained parameter
+    # (biases too); its gradient lambda * params joins the loss gradient before the optimizer, in every layout.
+    weight_decay: tuple[float, ...] = (0.0,)
+    # method=min_norm: ridge penalty lambda |w|^2 on the mean squared loss (Hastie et al. 2019's convention:
+    # w = (Phi^T Phi + n lambda I)^-1 Phi^T Y); 0 is the minimum-norm solution. See `ddjax.solvers.closed_form`.
+    ridge: tuple[float, ...] = (0.0,)
+    # A fraction in [0, 0.5] of each member's n_train training examples held out for validation: the last
+    # round(validation_fraction * n_train) of its n_train examples, never trained on; recorded as curves
+    # `val_error` and `val_loss` at each evaluation step.
+    validation_fraction: float = 0.0
     # Model.
     model: str = "mlp"
     depth: int = 1  # Hidden layers of the MLP.
@@ -208,6 +222,7 @@ def validate(config: Config) -> Config:
     _require(all(math.isfinite(r) and r > 0 for r in c.learning_rate), "learning_rate", c.learning_rate,
              "finite numbers > 0")
     _require(all(s >= 0 for s in c.seed), "seed", c.seed, "integers >= 0")
+    _validate_regularization(c)
     _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
     _validate_method(c)
@@ -273,6 +288,35 @@ def _validate_method(c: Config) -> None:
     if model.datasets is not None:
         _require(c.dataset in model.datasets, "model", c.model,
                  f"{c.model} only with dataset={', '.join(model.datasets)}")
+
+
+def _validate_regularization(c: Config) -> None:
+    """Weight decay for trained families, ridge for closed forms; finite strengths >= 0; the validation split."""
+    for axis, method in (("weight_decay", "train"), ("ridge", "min_norm")):
+        values = getattr(c, axis)
+        _require(all(math.isfinite(v) and v >= 0 for v in values), axis, values, "finite numbers >= 0")
+        _require(values == (0.0,) or c.method == method, axis, values,
+                 f"only 0 with method={c.method} ({axis} applies to method={method})")
+    packed = model_info(c.model).packed
+    _require(c.weight_decay == (0.0,) or not (packed and packed.fixed_features), "weight_decay", c.weight_decay,
+             f"only 0 with model={c.model} (its first layer is fixed; use method=min_norm with ridge)")
+    v = c.validation_fraction
+    _require(math.isfinite(v) and 0 <= v <= MAX_VALIDATION_FRACTION, "validation_fraction", v,
+             f"a fraction in [0, {MAX_VALIDATION_FRACTION}] of each member's n_train")
+    _require(v == 0 or c.method == "min_norm", "validation_fraction", v,
+             f"only 0 with method={c.method} (the trainer records no validation curves yet)")
+    _require(v == 0 or all(n - validation_size(n, v) >= 1 and validation_size(n, v) >= 1 for n in c.n_train),
+             "validation_fraction", v, f"a fraction leaving >= 1 validation and >= 1 fitted example of each n_train")
+
+
+def validation_size(n_train: int, validation_fraction: float) -> int:
+    """Examples of a member's n_train held out for validation: its last round(validation_fraction * n_train)."""
+    return int(round(validation_fraction * n_train))
+
+
+def swept_regularization(config: Config) -> tuple[str, ...]:
+    """The regularization axes that hold any value but their default 0 (those outputs record)."""
+    return tuple(axis for axis in REGULARIZATION_AXES if getattr(config, axis) != (0.0,))
 
 
 def _validate_batches(c: Config) -> None:

@@ -38,7 +38,7 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
         lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps,
-        eval_batch=model_info(config.model).eval_batch)
+        eval_batch=model_info(config.model).eval_batch, weight_decay=any(v > 0 for v in config.weight_decay))
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -58,7 +58,9 @@ def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dat
                       n_train=jnp.asarray(coords["n_train"][index], jnp.int32),
                       learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
                       seed=jnp.asarray(coords["seed"][index], jnp.uint32),
-                      labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32))
+                      labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32),
+                      weight_decay=(jnp.asarray(coords["weight_decay"][index], jnp.float32) if spec.weight_decay
+                                    else None))
     return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables), members
 
 
