@@ -34,4 +34,5 @@ def get_config(name: str = "default") -> Config:
         smoke=dict(n_samples=600, n_train=(300,), width=(1, 4, 16, 64), steps=60, batch_size=32, n_evals=5,
                    n_chunks=3),
         noise=dict(label_noise=(0.0, 0.1, 0.2), seed=(0,)),
+        weight_decay=dict(weight_decay=(0.0, 1e-5, 1e-4, 1e-3, 1e-2)),
     )

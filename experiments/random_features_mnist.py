@@ -29,6 +29,9 @@ from ddjax.config import Config, geometric_widths
 from ddjax.experiment import variant
 
 N_TRAIN = 10_000
+RIDGE = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+# The ridge variants hold out the last 20% of n_train for validation and fit the first N_TRAIN (the peak's n).
+RIDGE_VARIANT = dict(n_train=(N_TRAIN * 5 // 4,), ridge=RIDGE, validation_fraction=0.2)
 
 
 def get_config(name: str = "default") -> Config:
@@ -39,4 +42,6 @@ def get_config(name: str = "default") -> Config:
     return variant(
         config, name,
         small=dict(n_train=(N_TRAIN // 5,), width=tuple(w // 5 for w in config.width)),
-        smoke=dict(n_train=(100,), width=(10, 30, 60, 100, 170, 300, 1000), seed=(0, 1), n_bootstrap=50))
+        smoke=dict(n_train=(100,), width=(10, 30, 60, 100, 170, 300, 1000), seed=(0, 1), n_bootstrap=50),
+        ridge=RIDGE_VARIANT,
+        ridge_small={**RIDGE_VARIANT, "n_train": (N_TRAIN // 8,), "width": tuple(w // 10 for w in config.width)})

@@ -92,8 +92,12 @@ def regularization_section(result: SweepResult, config: Config) -> list[dict[str
     for fixed, xs, strengths, index in strength_grid(result, config):
         test_error = gather(result.curves["test_error"][:, -1], index)
         val_error = None if val is None else gather(val[:, -1], index)
-        entries.append({"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error,
-                                                                       n_test=n_test_examples(config))})
+        entry = {"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error,
+                                                                n_test=n_test_examples(config))}
+        if val_error is None:
+            entry["note"] = ("no validation choice: the run has no val_error curves (validation_fraction=0"
+                             + (", and the trainer records none yet)" if config.method == "train" else ")"))
+        entries.append(entry)
     return entries
 
 
