@@ -11,8 +11,17 @@ the oracle on the test risk, and each seed's choice on its validation rows), eac
 verdict; regularization.png draws every strength's curve, the theory dotted, and the two optimal curves on top.
 
 Command:  python -m ddjax.run linear_ridge          (smoke test: python -m ddjax.run linear_ridge:smoke)
-Runtime:  RUNTIME
-Result:   RESULT
+Runtime:  74 s wall (compile 10.2 s, solve 54.7 s: 133 members x 7 strengths from 133 eigendecompositions) on the
+          2-core CPU (Intel Xeon) shared with other jobs (load average about 10), so only roughly repeatable.
+Result:   every strength matches the limit within 2.1% (lambda = 3) to 5.2% (lambda = 0.1) at every g outside
+          [0.8, 1.25] (`theory.matches` true for all 7), and inside that band within 2.1-6.8% for lambda >= 0.01
+          (22% at lambda = 0, where the risk diverges). The min-norm risk peaks at n = 263 (g = 0.95; test risk
+          4.95, double descent p = 0.001); lambda = 0.01 keeps a peak (1.36, double descent), lambda >= 0.03 none.
+          The oracle picks lambda = 3, 1, 1, 0.3 (n <= 300: g >= 0.8), 0.1, then 0.03 (n >= 1250) against the
+          theory's optimum s^2 g / r^2 = 0.25 g (0.3 at g = 1); its curve falls from 1.17 (n = 25) through 0.62
+          (n = 263) to 0.277 (n = 2500): monotone (rise test p = 1.0, no rise at all), no double descent. The
+          validation choice (each seed on its 20% held-out rows) is within 0.04 of the oracle everywhere (0.636 at
+          n = 263), also monotone (p = 1.0).
 """
 
 from ddjax.config import Config

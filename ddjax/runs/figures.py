@@ -115,7 +115,7 @@ def plot_regularization(path: str | os.PathLike, x: ArrayLike, strengths: ArrayL
     ax.set_xlabel(x_label)
     ax.set_ylabel("test error")
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(title or f"optimally regularized test error over {name}")
+    ax.set_title(title or f"optimally regularized test error over {name}", fontsize="small")
     if theory is not None:
         ax.plot([], [], color="gray", linestyle=":", label="theory (Hastie et al. 2019)")
     ax.legend(fontsize="x-small", ncol=2)

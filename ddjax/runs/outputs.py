@@ -66,8 +66,8 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
                            steps_per_epoch=steps_per_epoch(config))
 
 
-    for i, (entry, (fixed, xs, strengths, index)) in enumerate(zip(report.get("regularization", []),
-                                                                    strength_grid(result, config))):
+    grids = strength_grid(result, config) if "regularization" in report else []
+    for i, (entry, (fixed, xs, strengths, index)) in enumerate(zip(report.get("regularization", []), grids)):
         errors = gather(result.curves["test_error"][:, -1], index)  # [strength, seed, x]
         means = np.stack([seed_mean_and_error(e)[0] for e in errors])
         overlays = [_theory_overlay(config, axis, {**fixed, entry["axis"]: s}, xs, errors[j])
