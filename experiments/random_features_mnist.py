@@ -21,8 +21,9 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
           seed, 2-core Intel Xeon under load average about 12): 235 s wall (compile 31.6 s, solve 189.8 s).
           Min-norm (lambda = 0): test error 0.181 (N = 391) -> peak 0.846 at N = n = 1000 -> 0.094 (N = 6000),
           read-out norm peaking at N = n (1308); double descent (p = 0.001 against the test set's binomial noise,
-          one seed). lambda = 1e-6 lowers the peak to 0.297, 1e-5 to a 0.014 bump (0.152 -> 0.166), lambda =
-          1e-4 leaves 0.115 -> 0.121 at N = 1000 (monotone by the test), 1e-3 and 1e-2 are flat but higher
+          one seed). lambda = 1e-6 lowers the peak to 0.297, 1e-5 to a 0.014 bump (0.152 -> 0.166; still double
+          descent, p = 0.01), lambda = 1e-4 leaves 0.115 -> 0.121 at N = 1000 (monotone by the test), 1e-3 and
+          1e-2 are flat but higher
           (0.12-0.13, 0.19-0.27). The oracle curve (1e-4 almost everywhere, 1e-3 at N = 140-278, 1e-5 at 6000)
           falls from 0.221 to 0.092 with a 0.006 bump at N = 1000: monotone (rise test p = 0.30), no double
           descent (p = 0.29). The validation choice (250 held-out images, one seed) picks 1e-3 at N = 900 and 1000

@@ -14,7 +14,9 @@ two such curves, each labelled in the report and the figure:
 Whether a curve is monotone is decided by the calibrated test of `ddjax.analysis.verdict` (`peak_test`, the test
 behind every double-descent verdict), one-sided: the largest rise of the seed mean over every x against
 simulated non-increasing curves with the seeds' own noise. Monotone means no significant rise (p > alpha or a rise
-below min_rise). The two-sided double-descent verdict of the same curve is reported beside it.
+below min_rise). The two-sided double-descent verdict of the same curve is reported beside it, its peak sought over
+every x (an optimal curve has no single interpolation threshold to centre a window on), so it may differ from a
+slice's verdict, whose peak window is centred on its threshold.
 """
 
 from __future__ import annotations
@@ -87,10 +89,13 @@ def optimal_curves(x: np.ndarray, strengths: np.ndarray, test_error: np.ndarray,
         validation = {"label": VALIDATION_LABEL, "strength": strengths[picks].tolist(),
                       "mean": _floats(seed_mean_and_error(errors)[0]),
                       **monotone_verdict(errors, n_test=n_test, min_rise=min_rise)}
-    per_strength = [{"strength": float(s), "mean": _floats(seed_mean_and_error(e)[0]),
-                     **{k: v for k, v in monotone_verdict(e, n_test=n_test, min_rise=min_rise).items()
-                        if k in ("monotone", "double_descent")}}
-                    for s, e in zip(strengths, test_error)]
+    # Each strength's double-descent verdict is its slice's (peak window around its threshold); here, only
+    # whether its curve is monotone, by the same rule as the optimal curves.
+    per_strength = []
+    for strength, errors in zip(strengths, test_error):
+        verdict = monotone_verdict(errors, n_test=n_test, min_rise=min_rise)
+        per_strength.append({"strength": float(strength), "mean": _floats(seed_mean_and_error(errors)[0]),
+                             "monotone": verdict["monotone"], "rise_p_value": verdict["rise_test"]["p_value"]})
     return {"x": [float(v) for v in x], "strengths": [float(s) for s in strengths], "oracle": oracle,
             "validation": validation, "per_strength": per_strength}
 
