@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY_RUN
 
 from ddjax.analysis.regularization import monotone_verdict, optimal_curves, oracle_choice, validation_choice
 from ddjax.analysis.theory import min_norm_excess_risk, optimal_ridge, ridge_excess_risk
@@ -58,6 +59,17 @@ def test_the_cli_refuses_a_bad_strength_with_exit_2_and_writes_nothing(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+def test_the_weight_decay_axis_through_the_cli(tmp_path):
+    out = tmp_path / "run"
+    code = main([*TINY_RUN, "--set", "weight_decay=0,0.01", "--out", str(out), "--no-progress"])
+    assert code == 0
+    curves = np.load(out / "curves.npz")
+    assert sorted(set(curves["coord_weight_decay"].tolist())) == [0.0, 0.01] and "coord_ridge" not in curves.files
+    entry = json.loads((out / "report.json").read_text())["regularization"][0]
+    assert entry["axis"] == "weight_decay" and entry["validation"] is None and "no validation choice" in entry["note"]
+    assert (out / "regularization.png").is_file()
+
+
 def test_weight_decay_is_l2_in_the_loss_gradient(tiny_config):
     """One SGD step: p1(lambda) = p1(0) - lr lambda p0, on every parameter (biases too)."""
     config = replace(tiny_config, width=(5,), seed=(0,), optimizer="sgd", learning_rate=(0.1,),
@@ -73,12 +85,13 @@ def test_weight_decay_is_l2_in_the_loss_gradient(tiny_config):
     assert any(np.any(np.asarray(p0[0]) != 0) for p0 in jax.tree.leaves(params["params"]))
 
 
-# Every layout against serial training of the same members: the first step tightly, 40 Adam steps within the
-# 1e-5 that the layouts' own serial tests measured for float reassociation at this learning rate (3e-3).
-@pytest.mark.parametrize("depth, schemes", [(1, ("packed", "grouped", "padded")), (2, ("blockpacked",))])
+# Every layout against serial training of the same members: the first step tightly, 20 Adam steps within the
+# 1e-5 that the layouts' own serial tests measured over 40 steps at this learning rate (3e-3); 20 steps here.
+# (The padded layout is the grouped one with a single group: the same member step.)
+@pytest.mark.parametrize("depth, schemes", [(1, ("packed", "grouped")), (2, ("blockpacked",))])
 def test_weight_decay_in_every_layout_equals_serial_training(tiny_config, depth, schemes):
     config = replace(tiny_config, width=(2, 9), seed=(0,), depth=depth, learning_rate=(3e-3,),
-                     weight_decay=(0.0, 0.03, 0.3), n_evals=4)
+                     weight_decay=(0.0, 0.03, 0.3), steps=20, n_evals=4)
     serial = run_sweep(config, mode="serial")
     for scheme in schemes:
         fast = run_sweep(config, scheme=scheme)
@@ -99,8 +112,9 @@ def test_ridge_solutions_equal_a_direct_solve_with_padding(n, f):
     padded_a[n:] = 7.0  # Masked rows and columns must not matter whatever they hold.
     strengths = (0.0, 1e-3, 0.1, 2.0)
     with jax.enable_x64(True):
-        solutions = ridge_lstsq(jnp.asarray(padded_a), jnp.asarray(padded_y), strengths, n,
-                                row_mask=jnp.arange(n + 4) < n, column_mask=jnp.arange(f + 5) < f)
+        solve = jax.jit(lambda a, y: ridge_lstsq(a, y, strengths, n, row_mask=jnp.arange(n + 4) < n,
+                                                 column_mask=jnp.arange(f + 5) < f))
+        solutions = solve(jnp.asarray(padded_a), jnp.asarray(padded_y))
         min_norm = min_norm_lstsq(jnp.asarray(a), jnp.asarray(y))
     for strength, w in zip(strengths, solutions):
         w = np.asarray(w)
@@ -133,10 +147,10 @@ def test_ridge_risk_limit_reduces_to_min_norm_and_is_least_at_the_optimal_streng
 
 
 def test_measured_ridge_risk_matches_the_limit():
-    """p = 100 at g = 0.5, 1 and 2, 8 seeds, 3 strengths: the seed mean within 10% of the limit (finite p and
+    """p = 100 at g = 0.5, 1 and 2, 8 seeds, 2 strengths: the seed mean within 10% of the limit (finite p and
     n bias it by a few percent: 1-5% measured at p = 200)."""
     config = replace(Config(), **LINEAR, width=(100,), n_train=(50, 100, 200), seed=tuple(range(8)),
-                     ridge=(0.05, 0.25, 1.0))
+                     ridge=(0.05, 0.5))
     result = run_sweep(config)
     for n in config.n_train:
         for lam in config.ridge:
