@@ -7,6 +7,9 @@ import math
 import typing
 from typing import Any
 
+import jax
+import numpy as np
+
 from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
@@ -17,9 +20,13 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "float64")
 INT32_MAX = 2**31 - 1  # Step counters, eval steps, widths and row indices are int32 inside the program.
-MAX_EVALS = 10**6  # The log-spaced eval grid is built on the host, and each point evaluates every member.
+MAX_EVALS = 10**6
+# Generated data sets (MNIST-1D, gaussian) are made on the host before anything trains: 10^6 MNIST-1D samples are
+# 160 MB of float32 and take about 20 minutes to generate (20000 took 24 s on the 2-core Intel Xeon, under load);
+# more is refused before any of it is made.
+MAX_SAMPLES = 10**6  # The log-spaced eval grid is built on the host, and each point evaluates every member.
 AXES = ("width", "seed", "label_noise", "n_train", "learning_rate", "weight_decay", "ridge")
 # Regularization strengths: `weight_decay` for method=train, `ridge` for method=min_norm. Outputs leave an axis out
 # while it holds only its default 0 (no regularization), so unregularized runs write what they wrote before.
@@ -89,7 +96,8 @@ class Config:
     # "train": the trainer; "min_norm": the read-out solved in closed form (minimum-norm least squares).
     method: str = "train"
     # "float32"; "bfloat16": matmuls (and convolutions) take bfloat16 operands, parameters and optimizer state stay
-    # float32 (`ddjax.training.trainer.compute_cast`).
+    # float32 (`ddjax.training.trainer.compute_cast`); "float64": everything in double precision, the reference
+    # that equivalence checks compare layouts in (needs JAX's 64-bit mode: `with jax.enable_x64(True):`).
     precision: str = "float32"
     # Memory planning (`ddjax.training.memory`): bytes of memory a program may use on each device (0: the device's
     # own limit; on a CPU, half the host RAM shared by its devices), and the most members one program may hold
@@ -223,7 +231,8 @@ def validate(config: Config) -> Config:
              "finite numbers > 0")
     _require(all(s >= 0 for s in c.seed), "seed", c.seed, "integers >= 0")
     _validate_regularization(c)
-    _require(c.n_samples >= 10, "n_samples", c.n_samples, "an integer >= 10")
+    _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
+             f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
     _validate_method(c)
     if dataset_info(c.dataset).n_train_available is None:  # Drawn per member: any training-set size is available.
@@ -261,13 +270,20 @@ def validate(config: Config) -> Config:
              "an integer >= 0 (0: as many as fit)")
     _require(c.precision == "float32" or c.method == "train", "precision", c.precision,
              f"only float32 with method={c.method} (a closed form trains nothing)")
-    _require(c.precision == "float32" or not model_info(c.model).convolutional, "precision", c.precision,
+    _require(c.precision != "float64" or _x64_enabled(), "precision", c.precision,
+             "only with JAX's 64-bit mode on (JAX_ENABLE_X64=1, or `with jax.enable_x64(True):` in Python)")
+    _require(c.precision != "bfloat16" or not model_info(c.model).convolutional, "precision", c.precision,
              f"only float32 with model={c.model} (the convolutional families have no bfloat16 path yet)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)
         _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
     return config
+
+
+def _x64_enabled() -> bool:
+    """Whether JAX makes float64 arrays now (its 64-bit mode, global or in a `jax.enable_x64` context)."""
+    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
 def _validate_method(c: Config) -> None:

@@ -19,7 +19,7 @@ from ddjax.training.memory import (Budget, Needs, chunk_indices, chunks_needed, 
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, parts_per_stream, slot_keys
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
 from ddjax.training.packed.streams import initial_states, packed_data
-from ddjax.training.trainer import CURVES, TrainSpec, build_program, train
+from ddjax.training.trainer import CURVES, TrainSpec, build_program, stored_dtype, train
 from ddjax.training.width_groups import plan_groups
 
 
@@ -223,7 +223,7 @@ def _run_consecutive(programs, train_one, coords, spec, make_bar, options, progr
     resumes correctly on the same devices and budget (the same split).
     """
     restore, n_done, on_chunk, _ = options
-    record = _empty_record(len(coords["width"]), len(spec.eval_steps))
+    record = _empty_record(len(coords["width"]), len(spec.eval_steps), stored_dtype(spec.precision))
     if restore is not None:
         record = _restored_record(restore, record)
     bar = make_bar()
@@ -245,8 +245,8 @@ def _run_consecutive(programs, train_one, coords, spec, make_bar, options, progr
                 run_seconds=run_s, n_devices=n_devices, n_programs=len(programs))
 
 
-def _empty_record(n_members: int, n_evals: int) -> dict[str, Any]:
-    return {"curves": {k: np.full((n_members, n_evals), np.nan, np.float32) for k in CURVES},
+def _empty_record(n_members: int, n_evals: int, dtype: Any) -> dict[str, Any]:
+    return {"curves": {k: np.full((n_members, n_evals), np.nan, dtype) for k in CURVES},
             "diverged_step": np.full(n_members, -1, np.int32)}
 
 
@@ -262,7 +262,7 @@ def _run_serial(config, dataset, data, spec, coords, make_bar, options):
     trained) and divergence step, so a resumed run skips the members already done."""
     restore, n_done, on_chunk, _ = options
     n_members = len(coords["width"])
-    record = _empty_record(n_members, len(spec.eval_steps))
+    record = _empty_record(n_members, len(spec.eval_steps), stored_dtype(spec.precision))
     if restore is not None:
         record = _restored_record(restore, record)
     bar = make_bar()

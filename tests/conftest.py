@@ -25,3 +25,12 @@ def tiny_run_config() -> Config:
     from ddjax.experiment import experiment_config
 
     return apply_overrides(experiment_config("mlp_mnist1d", "smoke"), list(TINY_RUN[2::2]))
+
+
+@pytest.fixture
+def x64():
+    """JAX's 64-bit mode for the test: configs may take precision="float64" (see tests/reference.py)."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield

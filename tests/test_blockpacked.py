@@ -15,6 +15,7 @@ from ddjax.training.block_layout import pack_params, part_layouts, plan_buckets,
 from ddjax.training.blockpacked import block_program, block_setup, initial_states
 from ddjax.training.packed.streams import packed_data
 from ddjax.training.trainer import CURVES, build_program, example_losses, train
+from reference import assert_close, assert_same_curves
 
 
 def _setup(config, n_parts=1):
@@ -23,8 +24,8 @@ def _setup(config, n_parts=1):
     return dataset, data, spec, coords, block_setup(config, dataset, spec, coords, n_parts)
 
 
-# Packing sums in another order than serial mode (float reassociation only); Adam amplifies that, hence 3e-3.
-# Widths (1, 3, 9, 20, 21): buckets of several members, and with 3 parts extra (width 0) members.
+# Packing sums in another order than serial mode (float reassociation only): the runs are compared in float64
+# (tests/reference.py). Widths (1, 3, 9, 20, 21): buckets of several members, and with 3 parts extra (width 0) members.
 @pytest.mark.usefixtures("tight_buckets")
 @pytest.mark.parametrize("overrides, n_parts", [
     (dict(depth=2, learning_rate=(3e-3,)), 1),
@@ -33,8 +34,9 @@ def _setup(config, n_parts=1):
     (dict(depth=2, optimizer="momentum", learning_rate=(1e-2,)), 3),
     (dict(depth=1, learning_rate=(3e-3,)), 2),
 ])
+@pytest.mark.usefixtures("x64")
 def test_block_packed_members_equal_serial_members(tiny_config, overrides, n_parts):
-    config = replace(tiny_config, width=(1, 3, 9, 20, 21), **overrides)
+    config = replace(tiny_config, width=(1, 3, 9, 20, 21), precision="float64", **overrides)
     dataset, data, spec, coords, setup = _setup(config, n_parts)
     assert len(setup.model.layouts) == n_parts
     state = train(block_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
@@ -49,13 +51,10 @@ def test_block_packed_members_equal_serial_members(tiny_config, overrides, n_par
         assert layout.widths[k] == width
         packed = unpack_member(jax.tree.map(lambda a: np.asarray(a)[s], state.params), layout, k)
         for got, want in zip(jax.tree.leaves(packed), jax.tree.leaves(alone.params)):
-            assert got.shape == want.shape
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-        for name in ("train_loss", "test_loss"):
-            np.testing.assert_allclose(state.curves[s, k, CURVES.index(name)], alone.curves[name], rtol=1e-5, atol=1e-6)
-        for name, n in (("train_error", int(coords["n_train"][i])), ("test_error", len(dataset.y_test))):
-            # Errors count argmax decisions: a reassociation may flip a near-tie, so allow one example.
-            np.testing.assert_allclose(state.curves[s, k, CURVES.index(name)], alone.curves[name], atol=1.01 / n)
+            assert got.shape == want.shape and got.dtype == np.float64
+            assert_close(got, want)
+        curves = {name: state.curves[s, k, CURVES.index(name)] for name in CURVES}
+        assert_same_curves(curves, alone.curves, int(coords["n_train"][i]), len(dataset.y_test))
 
 
 @pytest.mark.usefixtures("tight_buckets")

@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from reference import RTOL, assert_same_curves
 
 from ddjax import sweep
 from ddjax.config import INT32_MAX, ConfigError, replace
@@ -95,43 +96,47 @@ def test_chunks_are_equal_sized_and_cover_every_member():
     assert chunks_needed([4, 2], [10, 30], capacity=10, max_members=0) is None
 
 
-def _assert_same_curves(split, whole):
-    for name, curve in whole.curves.items():
-        np.testing.assert_allclose(split.curves[name], curve, rtol=1e-5, atol=1e-6, err_msg=name)
+def _assert_same_curves(split, whole, config):
+    """Float64 runs (tests/reference.py): the split members against the same members trained in one program."""
+    assert split.curves["train_loss"].dtype == np.float64
+    assert_same_curves(split.curves, whole.curves, split.coords["n_train"][:, None], len(load_dataset(config).y_test))
     np.testing.assert_array_equal(split.diverged_step, whole.diverged_step)
 
 
 @pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.usefixtures("x64")
 def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2))  # 12 members.
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")  # 12 members.
     whole = run_sweep(config, scheme=scheme)
     split = run_sweep(replace(config, max_members_per_program=5), scheme=scheme)
     assert whole.n_programs == 1 and split.n_programs >= 3
-    _assert_same_curves(split, whole)
+    _assert_same_curves(split, whole, config)
     # Every program has the same shapes (the last one padded with copies): one trace for them all.
     assert split.n_compiles == whole.n_compiles == 1
 
 
 @pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.usefixtures("x64")
 def test_a_sweep_over_a_small_memory_budget_splits_by_itself(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2))
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")
     _, _, needs, _ = _needs(config)
     # Room for the data and about a third of the members' bytes.
     budget = needs.shared_bytes + sum(needs.member_bytes(w) for w in config.width)
     split = run_sweep(replace(config, memory_budget_bytes=budget), scheme=scheme)
     assert split.n_programs > 1
-    _assert_same_curves(split, run_sweep(config, scheme=scheme))
+    _assert_same_curves(split, run_sweep(config, scheme=scheme), config)
 
 
+@pytest.mark.usefixtures("x64")
 def test_consecutive_programs_checkpoint_and_resume_after_each(tiny_config):
-    config = replace(tiny_config, max_members_per_program=4)
+    config = replace(tiny_config, max_members_per_program=4, precision="float64")
     saved = []
     whole = run_sweep(config, on_chunk=lambda step, record: saved.append((step, jax.tree.map(np.copy, record))))
     assert [step for step, _ in saved] == list(range(1, whole.n_programs + 1))
     step, record = saved[0]
     assert np.isnan(record["curves"]["test_error"]).any()  # Members of later programs are not trained yet.
     resumed = run_sweep(config, restore=lambda template: record, start_step=step)
-    _assert_same_curves(resumed, whole)
+    _assert_same_curves(resumed, whole, config)
 
 
 def test_a_member_that_cannot_fit_alone_is_refused_before_a_folder_exists(tiny_config, tmp_path):
@@ -200,7 +205,7 @@ import numpy as np
 from ddjax.config import Config, replace
 from ddjax.sweep import run_sweep
 config = replace(Config(), dataset="gaussian", n_samples=400, input_dim=8, n_classes=3, width=(1, 3, 8, 20),
-                 seed=(0, 1, 2), n_train=(200,), steps=30, batch_size=16, n_evals=3, n_chunks=2)
+                 seed=(0, 1, 2), n_train=(200,), steps=30, batch_size=16, n_evals=3, n_chunks=2, precision="float64")
 out = {}
 for scheme in ("packed", "grouped"):
     whole = run_sweep(config, scheme=scheme)
@@ -214,13 +219,13 @@ json.dump(out, sys.stdout)
 def test_consecutive_programs_on_two_devices_give_the_curves_of_one_program():
     import json
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_ENABLE_X64": "1"}  # Compared in float64.
     done = subprocess.run([sys.executable, "-c", SPLIT_ON_TWO_DEVICES], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     for scheme, (n_programs, n_compiles, n_devices, difference) in json.loads(done.stdout).items():
         assert n_programs >= 3 and n_compiles == 1 and n_devices == 2, scheme
-        assert difference < 1e-5, (scheme, difference)
+        assert difference < RTOL, (scheme, difference)
 
 
 def test_the_full_convolutional_experiments_fit_a_cpu_host():

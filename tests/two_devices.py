@@ -9,6 +9,7 @@ resumed from the first chunk.
 import os
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+os.environ["JAX_ENABLE_X64"] = "1"  # The split and serial runs are compared in float64 (tests/reference.py).
 
 import json  # noqa: E402
 import re  # noqa: E402
@@ -30,7 +31,7 @@ def main() -> None:
     # 3 seeds: the packed layout's 3 streams are padded to 4; depth 2: grouped, groups of 3 members padded to 4.
     config = replace(Config(), dataset="gaussian", n_samples=400, input_dim=8, n_classes=3, teacher_noise=0.5,
                      width=(1, 3, 8, 20), seed=(0, 1, 2), n_train=(200,), label_noise=(0.1,), steps=40,
-                     batch_size=16, n_evals=4, n_chunks=3, learning_rate=(3e-3,))
+                     batch_size=16, n_evals=4, n_chunks=3, learning_rate=(3e-3,), precision="float64")
     compiled = []
     original = Program.compiled_chunk
 

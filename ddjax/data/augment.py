@@ -8,7 +8,7 @@ is gathered, augmented, standardized and flattened only when a step or an evalua
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,11 +99,11 @@ def random_crop_and_flip(images: jax.Array, seed: jax.Array, step: jax.Array) ->
     return crop_and_flip(images, offset_y.astype(jnp.int32), offset_x.astype(jnp.int32), flip)
 
 
-def standardize(images: jax.Array, image: ImageSpec) -> jax.Array:
-    """[B, H, W, C] stored pixels -> float32 [B, H * W * C] (row-major NHWC order), standardized per channel."""
-    mean = jnp.asarray(image.mean, jnp.float32)
-    scale = jnp.asarray(1.0 / np.asarray(image.std), jnp.float32)
-    return ((images.astype(jnp.float32) - mean) * scale).reshape(images.shape[0], -1)
+def standardize(images: jax.Array, image: ImageSpec, dtype: Any = jnp.float32) -> jax.Array:
+    """[B, H, W, C] stored pixels -> [B, H * W * C] of `dtype` (row-major NHWC order), standardized per channel."""
+    mean = jnp.asarray(image.mean, dtype)
+    scale = jnp.asarray(1.0 / np.asarray(image.std), dtype)
+    return ((images.astype(dtype) - mean) * scale).reshape(images.shape[0], -1)
 
 
 def standardize_on_host(images: np.ndarray, image: ImageSpec) -> np.ndarray:
@@ -113,8 +113,9 @@ def standardize_on_host(images: np.ndarray, image: ImageSpec) -> np.ndarray:
     return ((images.astype(np.float32) - mean) * scale).reshape(len(images), -1)
 
 
-def training_inputs(image: ImageSpec, images: jax.Array, seed: jax.Array, step: jax.Array) -> jax.Array:
+def training_inputs(image: ImageSpec, images: jax.Array, seed: jax.Array, step: jax.Array,
+                    dtype: Any = jnp.float32) -> jax.Array:
     """A training batch of stored images as the model reads it: augmented (if on), standardized, flat."""
     if image.augment:
         images = random_crop_and_flip(images, seed, step)
-    return standardize(images, image)
+    return standardize(images, image, dtype)

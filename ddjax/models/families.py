@@ -86,7 +86,7 @@ def random_features(feature_map: str) -> Family:
         first = jax.lax.stop_gradient(params["features"])  # The first layer is fixed.
         z = x @ first["w"] + first["b"]
         h = jax.nn.relu(z) if feature_map == "relu" else cosine_features(z)
-        return h * unit_mask(width, max_width, h.dtype) / jnp.sqrt(jnp.maximum(width, 1)).astype(h.dtype)
+        return h * unit_mask(width, max_width, h.dtype) / jnp.sqrt(jnp.maximum(width, 1).astype(h.dtype))
 
     def apply_one(params, width, x):
         return features_one(params, width, x) @ params["out"]["w"] + params["out"]["b"]

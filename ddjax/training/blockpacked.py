@@ -25,7 +25,7 @@ from ddjax.training.block_layout import (BlockLayout, member_cost, pack_params, 
 from ddjax.training.packed.streams import (PackedData, PackedState, _base_optimizer, scheduled_rates, stream_direction,
                                           stream_record)
 from ddjax.training.packed.layout import SLOT_AXES, slot_keys
-from ddjax.training.trainer import CURVES, add_weight_decay, build_program, compute_cast
+from ddjax.training.trainer import CURVES, add_weight_decay, build_program, compute_cast, stored_dtype
 
 
 EXAMPLES_PER_PASS = 256
@@ -100,7 +100,8 @@ class BlockModel(NamedTuple):
             h = jax.nn.relu(jnp.concatenate([zb.reshape(-1, x.shape[0]) for zb in z])) * mask
         per_member = [jnp.einsum("npc,npb->ncb", wb, hb)
                       for wb, hb in zip(self._bucket_units(params["out"]), self._bucket_units(h))]
-        return (jnp.concatenate(per_member) + params["out_b"][:, :, None]).astype(jnp.float32)  # Loss in float32.
+        logits = jnp.concatenate(per_member) + params["out_b"][:, :, None]
+        return logits.astype(jnp.float32) if self.spec.precision == "bfloat16" else logits  # Loss in float32.
 
     def per_member(self, values: jax.Array, leaf_path: str, bucket: int | None = None) -> jax.Array:
         """Broadcasts member values [K] onto a parameter leaf's leading axes."""
@@ -133,7 +134,7 @@ class BlockModel(NamedTuple):
 def stream_init(model: BlockModel, params: dict, stream: BlockStream) -> PackedState:
     """Initial state of one stream."""
     k, spec = len(model.layout.widths), model.spec
-    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, jnp.float32)
+    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, stored_dtype(spec.precision))
     opt_state = _base_optimizer(spec.optimizer, spec.momentum).init(params)
     return PackedState(params, opt_state, jnp.full(k, -1, jnp.int32), curves)
 
@@ -144,7 +145,7 @@ def initial_states(model: BlockModel, params: dict, streams: BlockStream) -> Pac
     state = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
     return state._replace(params=jax.tree.map(np.asarray, params),
                           diverged_step=np.full(shapes.diverged_step.shape, -1, np.int32),
-                          curves=np.full(shapes.curves.shape, np.nan, np.float32))
+                          curves=np.full(shapes.curves.shape, np.nan, shapes.curves.dtype))
 
 
 def stream_step(model: BlockModel, state: PackedState, stream: BlockStream, data: PackedData, step) -> PackedState:

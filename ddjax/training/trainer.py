@@ -79,7 +79,9 @@ class TrainSpec(NamedTuple):
     n_classes: int
     sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
     image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
-    precision: str = "float32"  # "bfloat16": the model computes on bfloat16 copies (`compute_cast`).
+    # "bfloat16": the model computes on bfloat16 copies (`compute_cast`); "float64": everything is stored and
+    # computed in double precision (`stored_dtype`), the reference for equivalence checks.
+    precision: str = "float32"
     eval_batch: int = 0  # > 0: evaluate in chunks of this many rows (`lax.map`); 0: all rows as one batch.
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
@@ -139,14 +141,32 @@ def _cross_entropy_backward(axis, residuals, grad):
 softmax_cross_entropy.defvjp(_cross_entropy_forward, _cross_entropy_backward)
 
 
+def stored_dtype(precision: str) -> jnp.dtype:
+    """The dtype of stored parameters, optimizer state, inputs and losses: float64 for `precision="float64"`
+    (JAX's 64-bit mode must be on), else float32 (bfloat16 is a compute dtype only)."""
+    return jnp.dtype(jnp.float64 if precision == "float64" else jnp.float32)
+
+
+def to_stored_dtype(precision: str, tree: Any) -> Any:
+    """`tree` with its float32 leaves (host or device) in `stored_dtype(precision)`; a no-op unless float64.
+
+    Double precision is the reference for equivalence checks: float reassociation (another CPU's vector width,
+    another layout's sum order) is ~1e-16 relative there, which stays far below any tolerance even after training
+    amplifies it, where in float32 (~1e-7) it need not.
+    """
+    if precision != "float64":
+        return tree
+    return jax.tree.map(lambda a: a.astype(jnp.float64) if getattr(a, "dtype", None) == jnp.float32 else a, tree)
+
+
 def compute_cast(precision: str, tree: Any) -> Any:
-    """`tree` with its floating leaves in the compute dtype of `precision`; float32 leaves it untouched.
+    """`tree` with its floating leaves in the compute dtype of `precision`; float32 and float64 leave it untouched.
 
     Mixed precision as on TPUs: the stored parameters, the optimizer state and the loss stay float32; the model
     reads bfloat16 copies, so its matmuls (and convolutions) take bfloat16 operands. The cast is differentiable,
     so gradients arrive in float32.
     """
-    if precision == "float32":
+    if precision in ("float32", "float64"):
         return tree
     dtype = jnp.dtype(precision)
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
@@ -156,7 +176,7 @@ def _logits(spec: TrainSpec, params: Params, model_state: ModelState, width, x: 
             example_mask: jax.Array | None = None) -> tuple[jax.Array, ModelState]:
     """Logits [B, C] of one member on a batch of model inputs, and its new model state, in the precision of
     `spec` (`compute_cast`)."""
-    if spec.precision == "float32":  # Nothing inserted: float32 programs are exactly what they were.
+    if spec.precision in ("float32", "float64"):  # Nothing inserted: float32 programs are exactly what they were.
         return spec.model.apply(params, model_state, width, x, train, example_mask)
     params, x = compute_cast(spec.precision, (params, x))
     logits, model_state = spec.model.apply(params, model_state, width, x, train, example_mask)
@@ -188,7 +208,7 @@ def train_weights(n_rows: int, n_train: jax.Array) -> jax.Array:
 def model_inputs(spec: TrainSpec, x: jax.Array) -> jax.Array:
     """Stored inputs as a flat model reads them, without augmentation (evaluation): images standardized and
     flattened; flat data as it is."""
-    return x if spec.image is None else standardize(x, spec.image)
+    return x if spec.image is None else standardize(x, spec.image, stored_dtype(spec.precision))
 
 
 def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: jax.Array, step):
@@ -202,7 +222,7 @@ def training_batch(spec: TrainSpec, data: SharedData, seed: jax.Array, n_train: 
     else:
         x, index, weights = data.x_train, None, train_weights(data.x_train.shape[0], n_train)
     if spec.image is not None:
-        x = training_inputs(spec.image, x, seed, step)
+        x = training_inputs(spec.image, x, seed, step, stored_dtype(spec.precision))
     return x, index, weights
 
 
@@ -211,7 +231,7 @@ def member_init(spec: TrainSpec, initial: Variables, member: Members) -> MemberS
     parameters and model state."""
     params, model_state = initial["params"], initial["model_state"]
     opt_state = make_optimizer(spec.optimizer, member.learning_rate, spec.momentum).init(params)
-    curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, jnp.float32) for name in CURVES}
+    curves = {name: jnp.full(len(spec.eval_steps), jnp.nan, stored_dtype(spec.precision)) for name in CURVES}
     return MemberState(params, opt_state, jnp.int32(-1), curves, model_state)
 
 
@@ -368,6 +388,7 @@ def train(program: Program, spec: TrainSpec, initial: tuple[Any, ...] | None, gr
       devices: batched programs only: split every group's member axis over (up to) these devices.
     """
     t0 = time.perf_counter()
+    initial, groups, data, states = to_stored_dtype(spec.precision, (initial, groups, data, states))
     sizes = [sharding.leading_size(group) for group in groups] if devices else []
     mesh = sharding.member_mesh(devices, max(sizes)) if devices else None
     if mesh is not None:  # Each group's member axis is padded and split on its own; the data is replicated.

@@ -27,7 +27,8 @@ from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
 from ddjax.training.schedules import learning_rate_factor
 from ddjax.training.trainer import (CURVES, SharedData, add_weight_decay, compute_cast, example_losses, model_inputs,
-                                    train_weights, training_batch)
+                                    stored_dtype, train_weights, training_batch)
+
 
 class Stream(NamedTuple):
     """What the members of one stream share or hold per member (stacked over streams by vmap)."""
@@ -139,8 +140,9 @@ class PackedModel(NamedTuple):
     def _unit_scale(self, layout: Layout) -> np.ndarray:
         if not self.form.fixed_features:
             return layout.unit_mask
-        widths = np.maximum(layout.widths, 1).astype(np.float32)  # Extra members (width 0) own no unit.
-        return (layout.unit_mask / np.sqrt(widths)[layout.unit_member]).astype(np.float32)
+        # Kept in float64 on the host: the program reads it in its own dtype (float32, or float64 for reference runs).
+        widths = np.maximum(layout.widths, 1).astype(np.float64)  # Extra members (width 0) own no unit.
+        return layout.unit_mask / np.sqrt(widths)[layout.unit_member]
 
     def logits(self, params: jax.Array, x: jax.Array, part: jax.Array) -> jax.Array:
         """Logits of every member of a stream for a batch x [B, D + 1] (bias input last): shape [K, C, B]."""
@@ -158,7 +160,7 @@ class PackedModel(NamedTuple):
         h = (h * jnp.asarray(arrays.unit_scale, h.dtype)[:, None]).reshape(n_slots, s, x.shape[0])
         out_w = units[:, n_inputs:].reshape(n_slots, s, -1)
         per_slot = slot_readout(h, out_w)
-        if precision != "float32":  # Slots are added, and the loss taken, in float32.
+        if precision == "bfloat16":  # Slots are added, and the loss taken, in float32.
             per_slot, out_b = per_slot.astype(jnp.float32), out_b.astype(jnp.float32)
         per_member = jax.ops.segment_sum(per_slot, jnp.asarray(arrays.slot_member), len(layout.widths),
                                          indices_are_sorted=True)
@@ -178,7 +180,7 @@ def stream_init(packed: PackedModel, params: jax.Array, stream: Stream) -> Packe
     """Initial state of one stream."""
     spec = packed.spec
     k = len(packed.layout.widths)
-    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, jnp.float32)
+    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, stored_dtype(spec.precision))
     opt_state = _base_optimizer(spec.optimizer, spec.momentum).init(params)
     return PackedState(params, opt_state, jnp.full(k, -1, jnp.int32), curves)
 
@@ -192,7 +194,7 @@ def initial_states(packed: PackedModel, params: np.ndarray, streams: Stream) -> 
     shapes = jax.eval_shape(jax.vmap(functools.partial(stream_init, packed)), params, streams)
     state = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
     return state._replace(params=np.asarray(params), diverged_step=np.full(shapes.diverged_step.shape, -1, np.int32),
-                          curves=np.full(shapes.curves.shape, np.nan, np.float32))
+                          curves=np.full(shapes.curves.shape, np.nan, shapes.curves.dtype))
 
 
 def stream_direction(spec: Any, logits: Callable, state: PackedState, stream, data: PackedData, step,
