@@ -27,7 +27,11 @@ MAX_EVALS = 10**6
 # 160 MB of float32 and take about 20 minutes to generate (20000 took 24 s on the 2-core Intel Xeon, under load);
 # more is refused before any of it is made.
 MAX_SAMPLES = 10**6  # The log-spaced eval grid is built on the host, and each point evaluates every member.
-AXES = ("width", "seed", "label_noise", "n_train", "learning_rate")
+AXES = ("width", "seed", "label_noise", "n_train", "learning_rate", "weight_decay", "ridge")
+# Regularization strengths: `weight_decay` for method=train, `ridge` for method=min_norm. Outputs leave an axis out
+# while it holds only its default 0 (no regularization), so unregularized runs write what they wrote before.
+REGULARIZATION_AXES = ("weight_decay", "ridge")
+MAX_VALIDATION_FRACTION = 0.5
 X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 
 
@@ -37,8 +41,8 @@ X_AXES = ("auto", "width", "n_train", "label_noise", "learning_rate")
 class Config:
     """One sweep: data, model family, optimizer, and the grid of named axes.
 
-    Axis fields (`width`, `seed`, `label_noise`, `n_train`, `learning_rate`) are tuples; the sweep trains every
-    point of their cartesian grid.
+    Axis fields (`width`, `seed`, `label_noise`, `n_train`, `learning_rate`, `weight_decay`, `ridge`) are tuples;
+    the sweep trains every point of their cartesian grid.
     """
 
     # Data.
@@ -60,6 +64,16 @@ class Config:
     label_noise: tuple[float, ...] = (0.0,)
     n_train: tuple[int, ...] = (1000,)
     learning_rate: tuple[float, ...] = (1e-3,)
+    # method=train: L2 penalty (lambda / 2) |params|^2 added to the mean training loss, every trained parameter
+    # (biases too); its gradient lambda * params joins the loss gradient before the optimizer, in every layout.
+    weight_decay: tuple[float, ...] = (0.0,)
+    # method=min_norm: ridge penalty lambda |w|^2 on the mean squared loss (Hastie et al. 2019's convention:
+    # w = (Phi^T Phi + n lambda I)^-1 Phi^T Y); 0 is the minimum-norm solution. See `ddjax.solvers.closed_form`.
+    ridge: tuple[float, ...] = (0.0,)
+    # A fraction in [0, 0.5] of each member's n_train training examples held out for validation: the last
+    # round(validation_fraction * n_train) of its n_train examples, never trained on (method=train) or fitted
+    # (method=min_norm); recorded as curves `val_error` and `val_loss` at each evaluation step (0: none).
+    validation_fraction: float = 0.0
     # Model.
     model: str = "mlp"
     depth: int = 1  # Hidden layers of the MLP.
@@ -78,10 +92,6 @@ class Config:
     epochs: int = 0  # > 0 (with sampling="epoch"): sets steps = epochs * ceil(n_train / batch_size).
     augment: bool = False  # Image data only: random crop (4 pixels of zero padding) and horizontal flip.
     loss: str = "cross_entropy"
-    # A fraction in [0, 0.5] of each member's n_train training examples held out for validation: the last
-    # round(validation_fraction * n_train) of its n_train examples, never trained on; recorded as curves
-    # `val_error` and `val_loss` at each evaluation step (0: none).
-    validation_fraction: float = 0.0
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"
@@ -224,6 +234,7 @@ def validate(config: Config) -> Config:
     _require(all(math.isfinite(r) and r > 0 for r in c.learning_rate), "learning_rate", c.learning_rate,
              "finite numbers > 0")
     _require(all(s >= 0 for s in c.seed), "seed", c.seed, "integers >= 0")
+    _validate_regularization(c)
     _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
              f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
@@ -310,6 +321,28 @@ def _validate_method(c: Config) -> None:
                  f"{c.model} only with dataset={', '.join(model.datasets)}")
 
 
+def _validate_regularization(c: Config) -> None:
+    """Weight decay for trained families, ridge for closed forms; finite strengths >= 0."""
+    for axis, method in (("weight_decay", "train"), ("ridge", "min_norm")):
+        values = getattr(c, axis)
+        _require(all(math.isfinite(v) and v >= 0 for v in values), axis, values, "finite numbers >= 0")
+        _require(values == (0.0,) or c.method == method, axis, values,
+                 f"only 0 with method={c.method} ({axis} applies to method={method})")
+    packed = model_info(c.model).packed
+    _require(c.weight_decay == (0.0,) or not (packed and packed.fixed_features), "weight_decay", c.weight_decay,
+             f"only 0 with model={c.model} (its first layer is fixed; use method=min_norm with ridge)")
+
+
+def validation_size(n_train: int, validation_fraction: float) -> int:
+    """Examples of a member's n_train held out for validation: its last round(validation_fraction * n_train)."""
+    return int(round(validation_fraction * n_train))
+
+
+def swept_regularization(config: Config) -> tuple[str, ...]:
+    """The regularization axes that hold any value but their default 0 (those outputs record)."""
+    return tuple(axis for axis in REGULARIZATION_AXES if getattr(config, axis) != (0.0,))
+
+
 def _validate_batches(c: Config) -> None:
     """Sampling, epochs and augmentation: only where the trainer draws batches, augmentation only of images."""
     _require(c.epochs >= 0, "epochs", c.epochs, "an integer >= 0 (0: steps gives the length)")
@@ -333,19 +366,22 @@ def _validate_batches(c: Config) -> None:
 
 
 def _validate_validation(c: Config) -> None:
-    """validation_fraction: a fraction in [0, 0.5] that holds out at least one example and leaves a batch."""
-    _require(math.isfinite(c.validation_fraction) and 0 <= c.validation_fraction <= 0.5, "validation_fraction",
-             c.validation_fraction, "a fraction in [0, 0.5] of each member's n_train held out for validation")
+    """validation_fraction: a fraction in [0, MAX_VALIDATION_FRACTION] that holds out at least one example and leaves
+    a batch (trained) or an example (closed form) to fit."""
+    _require(math.isfinite(c.validation_fraction) and 0 <= c.validation_fraction <= MAX_VALIDATION_FRACTION,
+             "validation_fraction", c.validation_fraction,
+             f"a fraction in [0, {MAX_VALIDATION_FRACTION}] of each member's n_train held out for validation")
     if c.validation_fraction == 0:
         return
-    _require(c.method == "train", "validation_fraction", c.validation_fraction,
-             f"only 0 with method={c.method} (held-out rows are recorded by the trainer)")
+    _require(c.method in ("train", "min_norm"), "validation_fraction", c.validation_fraction,
+             f"only 0 with method={c.method} (held-out rows are recorded by the trainer and the closed form)")
     for n in c.n_train:
-        held_out = int(round(c.validation_fraction * n))
+        held_out = validation_size(n, c.validation_fraction)
         _require(held_out >= 1, "validation_fraction", c.validation_fraction,
                  f"a fraction that holds out at least one of n_train={n} examples (round({c.validation_fraction} x "
                  f"{n}) = 0)")
-        _require(n - held_out >= max(c.batch_size, 1), "validation_fraction", c.validation_fraction,
+        fitted = max(c.batch_size, 1) if c.method == "train" else 1
+        _require(n - held_out >= fitted, "validation_fraction", c.validation_fraction,
                  f"a fraction that leaves at least batch_size={c.batch_size} of n_train={n} examples to train on")
 
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.config import AXES, Config
+from ddjax.config import AXES, Config, validation_size
 from ddjax.data.augment import image_spec
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.models.family import Variables
@@ -38,7 +38,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
         lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps,
-        eval_batch=model_info(config.model).eval_batch, validation=config.validation_fraction > 0)
+        eval_batch=model_info(config.model).eval_batch, validation=config.validation_fraction > 0,
+        weight_decay=any(v > 0 for v in config.weight_decay))
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -56,19 +57,16 @@ def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dat
                                      int(coords["seed"][i]), config.data_seed) for i in index])
     variables = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
                                  spec.n_classes) for i in index]
-    n_val = np.array([validation_size(config, int(coords["n_train"][i])) for i in index])
+    n_val = np.array([validation_size(int(coords["n_train"][i]), config.validation_fraction) for i in index])
     members = Members(width=jnp.asarray(coords["width"][index], jnp.int32),
                       n_train=jnp.asarray(coords["n_train"][index] - n_val, jnp.int32),
                       learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
                       seed=jnp.asarray(coords["seed"][index], jnp.uint32),
                       labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32),
-                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None)
+                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None,
+                      weight_decay=(jnp.asarray(coords["weight_decay"][index], jnp.float32) if spec.weight_decay
+                                    else None))
     return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables), members
-
-
-def validation_size(config: Config, n_train: int) -> int:
-    """Examples of a member's n_train held out for validation: round(validation_fraction * n_train), the last ones."""
-    return int(round(config.validation_fraction * n_train))
 
 
 def shared_data(dataset: Dataset, config: Config) -> SharedData:

@@ -17,7 +17,7 @@ from ddjax.solvers.gradient_descent import descend_sweep
 from ddjax.training import blockpacked
 from ddjax.training.memory import (Budget, Needs, chunk_indices, chunks_needed, device_budget, member_capacity,
                                    refuse_oversize, sweep_needs)
-from ddjax.training.packed.layout import balanced_parts, choose_slot_size, parts_per_stream
+from ddjax.training.packed.layout import balanced_parts, choose_slot_size, parts_per_stream, slot_keys
 from ddjax.training.packed.setup import batch_stream_keys, packed_program, packed_setup
 from ddjax.training.packed.streams import initial_states, packed_data
 from ddjax.training.trainer import CURVES, TrainSpec, build_program, curve_names, stored_dtype, train
@@ -337,9 +337,8 @@ def _packed_plan(config, spec, coords, n_devices, memory) -> tuple[int, int]:
     needs, budget = memory
     capacity, max_members = member_capacity(needs, budget), config.max_members_per_program
     n_batch_streams = len(set(batch_stream_keys(coords)))
-    slots = list(dict.fromkeys(zip(coords["width"].tolist(), coords["label_noise"].tolist(),
-                                   coords["learning_rate"].tolist())))
-    widths = np.array([w for w, _, _ in slots])
+    slots = list(dict.fromkeys(slot_keys(coords)))
+    widths = np.array([key[0] for key in slots])
     slot_size = choose_slot_size(widths, spec.input_dim, spec.n_classes)
     first = min(parts_per_stream(n_batch_streams, n_devices), len(slots))
     best = None

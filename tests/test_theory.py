@@ -67,12 +67,12 @@ def test_min_norm_risk_matches_the_closed_form_and_wrong_formulas_do_not(linear_
 
 
 def test_a_wrong_estimator_fails_the_comparison(linear_config, monkeypatch):
-    def ridge(features, targets, *, row_mask, column_mask):  # Not minimum-norm least squares.
+    def ridge(features, targets, strengths, n_fit, *, row_mask, column_mask):  # Not minimum-norm least squares.
         x = features * row_mask[:, None] * column_mask[None, :]
         gram = x.T @ x + 10.0 * jnp.diag(column_mask) + jnp.diag(1.0 - column_mask)
-        return jnp.linalg.solve(gram, x.T @ (targets * row_mask[:, None]))
+        return [jnp.linalg.solve(gram, x.T @ (targets * row_mask[:, None])) for _ in strengths]
 
-    monkeypatch.setattr(closed_form, "min_norm_lstsq", ridge)
+    monkeypatch.setattr(closed_form, "ridge_lstsq", ridge)
     n, excess = _excess_risk(linear_config)
     comparison = compare_to_theory(n, np.full(n.shape, P), excess, R2, S2, tolerance=TOLERANCE)
     assert not comparison["matches"] and comparison["max_relative_deviation"] > 2 * TOLERANCE

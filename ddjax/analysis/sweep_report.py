@@ -16,8 +16,10 @@ import numpy as np
 from ddjax.analysis.early_stopping import SELECTIONS, best_steps, read_at
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
+from ddjax.analysis.regularization import optimal_curves
 from ddjax.analysis.theory import compare_over_time, compare_to_theory
-from ddjax.config import AXES, Config, steps_per_epoch
+from ddjax.config import (AXES, REGULARIZATION_AXES, Config, steps_per_epoch, swept_regularization,
+                          validation_size)
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 
@@ -41,10 +43,15 @@ def x_axis(config: Config) -> str:
     return next((axis for axis in X_AXIS_PREFERENCE if len(getattr(config, axis)) > 1), "width")
 
 
+def report_axes(config: Config) -> list[str]:
+    """The axes a report names: every axis but a regularization axis left at its default 0."""
+    return [a for a in AXES if a not in REGULARIZATION_AXES or a in swept_regularization(config)]
+
+
 def member_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any], np.ndarray, np.ndarray]]:
     """Per slice of the non-x axes: (fixed values, x ascending, member index [seed, K], -1 where missing)."""
     axis = x_axis(config)
-    others = [a for a in AXES if a not in (axis, "seed")]
+    others = [a for a in report_axes(config) if a not in (axis, "seed")]
     xs = np.array(sorted(getattr(config, axis)), dtype=float)
     seeds = list(config.seed)
     out = []
@@ -55,6 +62,45 @@ def member_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any
             index[seeds.index(result.coords["seed"][m]), int(np.searchsorted(xs, result.coords[axis][m]))] = m
         out.append(({a: _plain(v) for a, v in zip(others, values)}, xs, index))
     return out
+
+
+def strength_axis(config: Config) -> str | None:
+    """The regularization axis swept over more than one strength (one at most: each belongs to one method)."""
+    return next((a for a in REGULARIZATION_AXES if len(getattr(config, a)) > 1), None)
+
+
+def strength_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any], np.ndarray, np.ndarray,
+                                                                     np.ndarray]]:
+    """Per slice of the axes other than x, seed and the strength axis: (fixed values, x ascending, strengths
+    ascending, member index [strength, seed, K])."""
+    axis = strength_axis(config)
+    groups: dict[tuple, list] = {}
+    for fixed, xs, index in member_grid(result, config):
+        rest = {k: v for k, v in fixed.items() if k != axis}
+        groups.setdefault(tuple(rest.items()), []).append((fixed[axis], xs, index))
+    out = []
+    for key, members in groups.items():
+        members.sort(key=lambda entry: entry[0])
+        out.append((dict(key), members[0][1], np.array([m[0] for m in members], float),
+                    np.stack([m[2] for m in members])))
+    return out
+
+
+def regularization_section(result: SweepResult, config: Config) -> list[dict[str, Any]]:
+    """The optimally regularized curves of every slice (`ddjax.analysis.regularization.optimal_curves`)."""
+    axis = strength_axis(config)
+    val = result.curves.get("val_error")
+    entries = []
+    for fixed, xs, strengths, index in strength_grid(result, config):
+        test_error = gather(result.curves["test_error"][:, -1], index)
+        val_error = None if val is None else gather(val[:, -1], index)
+        entry = {"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error,
+                                                                n_test=n_test_examples(config))}
+        if val_error is None:
+            entry["note"] = ("no validation choice: the run has no val_error curves (validation_fraction=0"
+                             + (", and the trainer records none yet)" if config.method == "train" else ")"))
+        entries.append(entry)
+    return entries
 
 
 def gather(curve: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -85,7 +131,8 @@ def n_test_examples(config: Config) -> int | None:
 
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
     """Coordinates and divergence step of every member whose loss went non-finite."""
-    return [{**{a: _plain(result.coords[a][m]) for a in AXES}, "step": int(result.diverged_step[m])}
+    axes = [a for a in AXES if a in result.coords and (a not in REGULARIZATION_AXES or np.any(result.coords[a]))]
+    return [{**{a: _plain(result.coords[a][m]) for a in axes}, "step": int(result.diverged_step[m])}
             for m in np.flatnonzero(result.diverged_step >= 0)]
 
 
@@ -150,13 +197,16 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
              "more_data_hurts": more_data_hurts(report)} for cut, report in zip(cuts, reports)]
+    if strength_axis(config) is not None:
+        sections["regularization"] = regularization_section(result, config)
     if dataset_info(config.dataset).theory:
         sections["theory"] = []
         for fixed, xs, index in grid:
             n = xs if axis == "n_train" else np.full(xs.shape, fixed["n_train"], float)
+            n = n - np.array([validation_size(int(v), config.validation_fraction) for v in n])  # The rows fitted.
             p = xs if axis == "width" else np.full(xs.shape, fixed["width"], float)
             comparison = compare_to_theory(n, p, gather(result.curves["excess_risk"][:, -1], index),
-                                           config.signal_norm_sq, config.noise_var)
+                                           config.signal_norm_sq, config.noise_var, ridge=fixed.get("ridge", 0.0))
             sections["theory"].append({"fixed": fixed, **comparison})
     if "weight_norm" in result.curves:
         sections["weight_norm"] = []

@@ -7,6 +7,13 @@ risk |b_hat - b|^2 of the minimum-norm least-squares estimator converges to
 
     s^2 g / (1 - g)                      for g < 1,
     r^2 (1 - 1/g) + s^2 / (g - 1)        for g > 1.
+
+Its Theorem 5 (isotropic features) gives that of ridge regression, b_hat = argmin (1/n) |y - X b|^2 + l |b|^2:
+
+    r^2 l^2 m'(-l) + s^2 g (m(-l) - l m'(-l)),
+
+m the Stieltjes transform of the Marchenko-Pastur law of ratio g, m(-l) = (-(1 - g + l) + sqrt((1 - g + l)^2 +
+4 g l)) / (2 g l); it tends to the minimum-norm risk as l -> 0, and is smallest at l = s^2 g / r^2.
 """
 
 from __future__ import annotations
@@ -33,6 +40,26 @@ def min_norm_excess_risk(gamma: ArrayLike, signal_norm_sq: float, noise_var: flo
     return np.where(g < 1, under, np.where(g > 1, over, np.inf))
 
 
+def ridge_excess_risk(gamma: ArrayLike, ridge: float, signal_norm_sq: float, noise_var: float) -> np.ndarray:
+    """The limit of |b_hat - b|^2 of ridge regression at g = p / n and strength `ridge` (Hastie et al. 2019,
+    Thm. 5); `min_norm_excess_risk` at ridge = 0."""
+    if ridge == 0:
+        return min_norm_excess_risk(gamma, signal_norm_sq, noise_var)
+    g, l = np.asarray(gamma, dtype=float), float(ridge)
+    a = 1 - g + l
+    root = np.sqrt(a**2 + 4 * g * l)
+    m = (root - a) / (2 * g * l)  # m(-l) = integral of 1 / (s + l) under Marchenko-Pastur.
+    dm_dl = (((a + 2 * g - root) / root) * l - (root - a)) / (2 * g * l**2)  # d m(-l) / d l = -m'(-l).
+    m_prime = -dm_dl
+    return signal_norm_sq * l**2 * m_prime + noise_var * g * (m - l * m_prime)
+
+
+def optimal_ridge(gamma: ArrayLike, signal_norm_sq: float, noise_var: float) -> np.ndarray:
+    """The strength of least limiting risk at g = p / n for isotropic features: s^2 g / r^2 (Dobriban and Wager
+    2018; Hastie et al. 2019, Cor. 6)."""
+    return noise_var * np.asarray(gamma, dtype=float) / signal_norm_sq
+
+
 def finite_sample_excess_risk(n: ArrayLike, p: ArrayLike, signal_norm_sq: float, noise_var: float) -> np.ndarray:
     """E|b_hat - b|^2 at finite n and p for a Gaussian design (inf where it is infinite, |n - p| <= 1).
 
@@ -48,7 +75,7 @@ def finite_sample_excess_risk(n: ArrayLike, p: ArrayLike, signal_norm_sq: float,
 
 def compare_to_theory(n: ArrayLike, p: ArrayLike, excess_risk: ArrayLike, signal_norm_sq: float,
                       noise_var: float, *, excluded_band: tuple[float, float] = EXCLUDED_BAND,
-                      tolerance: float = RELATIVE_TOLERANCE) -> dict[str, Any]:
+                      tolerance: float = RELATIVE_TOLERANCE, ridge: float = 0.0) -> dict[str, Any]:
     """Measured seed-mean excess risk against the limit, point by point.
 
     Args:
@@ -56,6 +83,7 @@ def compare_to_theory(n: ArrayLike, p: ArrayLike, excess_risk: ArrayLike, signal
       excess_risk: shape (S, K): |b_hat - b|^2 over S seeds.
       excluded_band: g = p/n in this closed interval is reported but not judged.
       tolerance: the largest relative deviation |measured - theory| / theory that `matches` allows.
+      ridge: the estimator's ridge strength (0: minimum norm); the finite-sample column is for 0 only.
 
     Returns:
       A JSON-ready dict: one entry per point and `max_relative_deviation` / `matches` over the judged points.
@@ -63,8 +91,9 @@ def compare_to_theory(n: ArrayLike, p: ArrayLike, excess_risk: ArrayLike, signal
     n, p = np.asarray(n, dtype=float), np.asarray(p, dtype=float)
     mean, stderr = seed_mean_and_error(excess_risk)
     gamma = p / n
-    theory = min_norm_excess_risk(gamma, signal_norm_sq, noise_var)
-    finite = finite_sample_excess_risk(n, p, signal_norm_sq, noise_var)
+    theory = ridge_excess_risk(gamma, ridge, signal_norm_sq, noise_var)
+    finite = (finite_sample_excess_risk(n, p, signal_norm_sq, noise_var) if ridge == 0
+              else np.full(gamma.shape, np.nan))
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = np.abs(mean - theory) / theory
     judged = ~((gamma >= excluded_band[0]) & (gamma <= excluded_band[1])) & np.isfinite(deviation)
@@ -72,8 +101,10 @@ def compare_to_theory(n: ArrayLike, p: ArrayLike, excess_risk: ArrayLike, signal
                "stderr": _num(stderr[k]), "theory": _num(theory[k]), "finite_sample_theory": _num(finite[k]),
                "relative_deviation": _num(deviation[k]), "judged": bool(judged[k])} for k in range(len(gamma))]
     worst = float(np.max(deviation[judged])) if judged.any() else None
+    formula = ("Hastie et al. 2019, Thm. 1: s^2 g/(1-g) for g<1, r^2 (1-1/g) + s^2/(g-1) for g>1" if ridge == 0 else
+               f"Hastie et al. 2019, Thm. 5 at lambda = {ridge:g}: r^2 l^2 m'(-l) + s^2 g (m(-l) - l m'(-l))")
     return {
-        "formula": "Hastie et al. 2019, Thm. 1: s^2 g/(1-g) for g<1, r^2 (1-1/g) + s^2/(g-1) for g>1",
+        "formula": formula, "ridge": ridge,
         "signal_norm_sq": signal_norm_sq, "noise_var": noise_var, "excluded_band": list(excluded_band),
         "tolerance": tolerance, "max_relative_deviation": worst,
         "matches": worst is not None and worst <= tolerance, "points": points,

@@ -80,6 +80,54 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     fig.savefig(path, dpi=120, format="png")
 
 
+def plot_regularization(path: str | os.PathLike, x: ArrayLike, strengths: ArrayLike, test_means: ArrayLike,
+                        entry: dict, *, x_label: str = "width", title: str | None = None,
+                        theory: list[tuple[ArrayLike, ArrayLike]] | None = None, log_y: bool = False) -> None:
+    """Writes a PNG of every strength's seed-mean test error against x (thin lines, light to dark with the
+    strength) and, on top, the optimally regularized curves of `entry` (a report's `regularization` entry):
+    the oracle (black) and the validation choice (red, dashed), each labelled with its monotone verdict.
+
+    Args:
+      test_means: [strength, K] seed means.
+      theory: per strength, (x, risk) of its closed-form curve, drawn dotted in the strength's colour.
+    """
+    from matplotlib import colormaps
+
+    x, strengths, test_means = np.asarray(x, float), np.asarray(strengths, float), np.asarray(test_means, float)
+    fig = Figure(figsize=(6.8, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    colors = colormaps["viridis"](np.linspace(0.9, 0.1, len(strengths)))
+    name = entry.get("axis", "strength")
+    for j, strength in enumerate(strengths):
+        ax.plot(x, test_means[j], marker=".", markersize=4, linewidth=1, color=colors[j], label=f"{name}={strength:g}")
+        if theory is not None:
+            ax.plot(*theory[j], color=colors[j], linestyle=":", linewidth=1)
+    for key, color, style in (("oracle", "black", "-"), ("validation", "tab:red", "--")):
+        curve = entry.get(key)
+        if curve is None:
+            continue
+        verdict = "monotone" if curve["monotone"] else "not monotone"
+        p = curve["rise_test"].get("p_value")
+        tested = "" if p is None else f", rise p = {p:.2g}"
+        ax.plot(x, np.array(curve["mean"], dtype=float), color=color, linestyle=style, linewidth=2.5, zorder=5,
+                label=f"optimal, {key} ({verdict}{tested})")
+    ax.set_xscale("log")
+    ax.set_xlim(x[0] / 1.25, x[-1] * 1.25)
+    if log_y:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("test error")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title(title or f"optimally regularized test error over {name}", fontsize="small")
+    if theory is not None:
+        ax.plot([], [], color="gray", linestyle=":", label="theory (Hastie et al. 2019)")
+    ax.legend(fontsize="x-small", ncol=2)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+
+
 def _plot_curve(ax: Axes, x: np.ndarray, errors: np.ndarray, name: str, color: str) -> None:
     mean, _ = seed_mean_and_error(errors)
     ax.plot(x, mean, marker="o", markersize=4, color=color, label=f"{name} (seed mean)")

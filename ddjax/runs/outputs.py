@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
-from ddjax.analysis.sweep_report import gather, member_grid, slices, sweep_report, x_axis
-from ddjax.analysis.theory import min_norm_excess_risk
-from ddjax.config import Config, ConfigError, config_from_dict, steps_per_epoch
+from ddjax.analysis.sweep_report import gather, member_grid, slices, strength_grid, sweep_report, x_axis
+from ddjax.analysis.theory import ridge_excess_risk
+from ddjax.config import REGULARIZATION_AXES, Config, ConfigError, config_from_dict, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 from ddjax.runs.checkpoint import write_npz
-from ddjax.runs.figures import plot_curves, plot_epochwise
-from ddjax.runs.files import CONFIG_FILE, CURVES_FIGURE, CURVES_FILE, EPOCHWISE_FIGURE, REPORT_FILE, figure_file
+from ddjax.runs.figures import plot_curves, plot_epochwise, plot_regularization
+from ddjax.runs.files import (CONFIG_FILE, CURVES_FIGURE, CURVES_FILE, EPOCHWISE_FIGURE, REGULARIZATION_FIGURE,
+                              REPORT_FILE, figure_file)
 from ddjax.runs.folder import read_meta, write_text_atomically
 
 
@@ -42,7 +43,8 @@ def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Confi
 
 def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, name: str, report: dict[str, Any],
                   reports: list[DoubleDescentReport]) -> None:
-    """curves.png (curves-i.png for slice i > 0) and, for runs with >= 3 eval steps, epochwise.png (-i)."""
+    """curves.png (curves-i.png for slice i > 0), for runs with >= 3 eval steps epochwise.png (-i), and for runs
+    that sweep a regularization strength regularization.png (-i): every strength's curve, the optimal ones on top."""
     axis = x_axis(config)
     emc = report.get("effective_model_complexity")
     for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
@@ -64,6 +66,17 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
                                  f"({label})",
                            steps_per_epoch=steps_per_epoch(config), theory=theory,
                            y_label="test error" if theory is None else "test risk")
+    grids = strength_grid(result, config) if "regularization" in report else []
+    for i, (entry, (fixed, xs, strengths, index)) in enumerate(zip(report.get("regularization", []), grids)):
+        errors = gather(result.curves["test_error"][:, -1], index)  # [strength, seed, x]
+        means = np.stack([seed_mean_and_error(e)[0] for e in errors])
+        overlays = [_theory_overlay(config, axis, {**fixed, entry["axis"]: s}, xs, errors[j])
+                    for j, s in enumerate(strengths)]
+        label = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        plot_regularization(folder / figure_file(REGULARIZATION_FIGURE, i), xs, strengths, means, entry,
+                            x_label=axis, title=f"{name}: {label}" if label else name,
+                            theory=None if overlays[0] is None else [o[:2] for o in overlays],
+                            log_y=overlays[0] is not None)
 
 
 def _early_stopped(report: dict[str, Any], i: int) -> list[tuple[list, list, str]]:
@@ -95,9 +108,12 @@ def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndar
         return None
     dense = np.geomspace(x[0], x[-1], 400)
     n, p = (dense, fixed["width"]) if axis == "n_train" else (fixed["n_train"], dense)
-    risk = min_norm_excess_risk(p / n, config.signal_norm_sq, config.noise_var) + config.noise_var
+    n = n * (1 - config.validation_fraction)  # The rows fitted (held-out rows are not).
+    ridge = fixed.get("ridge", 0.0)
+    risk = ridge_excess_risk(p / n, ridge, config.signal_norm_sq, config.noise_var) + config.noise_var
     top = 3 * np.nanmax(test_error) if np.isfinite(test_error).any() else np.inf
-    return dense, np.where(risk <= top, risk, np.nan), "theory: s^2 + limit of the excess risk (Hastie et al.)"
+    which = "the limit of the excess risk" if ridge == 0 else f"the ridge limit at lambda = {ridge:g}"
+    return dense, np.where(risk <= top, risk, np.nan), f"theory: s^2 + {which} (Hastie et al.)"
 
 
 def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict[str, Any]]:
@@ -112,6 +128,8 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
     timing = previous.get("timing", {})
     with np.load(out / CURVES_FILE) as arrays:
         coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
+        for axis in REGULARIZATION_AXES:  # Left out while 0 (`write_curves`).
+            coords.setdefault(axis, np.zeros(len(arrays["diverged_step"])))
         curves = {k: arrays[k] for k in arrays.files if not k.startswith("coord_")
                   and k not in ("eval_steps", "diverged_step")}
         result = SweepResult(coords=coords, eval_steps=arrays["eval_steps"], curves=curves,
@@ -127,8 +145,9 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
 
 def write_curves(folder: str | os.PathLike, result: SweepResult) -> None:
     """Writes curves.npz: `coord_AXIS` [member] per axis, `eval_steps`, `diverged_step` and one [member, eval_step]
-    array per curve (byte-for-byte reproducible; `load_run` reads it back)."""
-    arrays = {f"coord_{k}": v for k, v in result.coords.items()}
+    array per curve (byte-for-byte reproducible; `load_run` reads it back). A regularization axis that is 0 for
+    every member is left out, so an unregularized run writes the file it wrote before those axes existed."""
+    arrays = {f"coord_{k}": v for k, v in result.coords.items() if k not in REGULARIZATION_AXES or np.any(v)}
     write_npz(pathlib.Path(folder) / CURVES_FILE, {"eval_steps": result.eval_steps,
                                                    "diverged_step": result.diverged_step, **arrays, **result.curves})
 
@@ -187,6 +206,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                      f"(relative; at most {entry['max_deviation_in_standard_errors']:.2g} standard errors) of it; "
                      f"{entry['theory_description']}; the verdict on the trained curves agrees: "
                      f"{entry['verdict_agrees']}")
+    for entry in report.get("regularization", []):
+        for key in ("oracle", "validation"):
+            curve = entry[key]
+            if curve is not None:
+                lines.append(f"optimal {entry['axis']} ({key}) {_fixed(entry['fixed'])}: monotone: {curve['monotone']}"
+                             f"{_p(curve['rise_test'].get('p_value'))}; double descent: {curve['double_descent']}"
+                             f"{_p(curve['double_descent_test'].get('p_value'))}")
     for entry in report.get("weight_norm", []):
         if entry["peak"]:
             lines.append(f"weight norm {_fixed(entry['fixed'])}: peaks at {entry['peak']['x']:g} "

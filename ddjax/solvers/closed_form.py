@@ -13,6 +13,7 @@ of Phi, which is largest exactly at the interpolation threshold that the experim
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -27,7 +28,7 @@ from ddjax.data.registry import dataset_info, load_dataset
 from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.families import unit_mask
 from ddjax.result import SweepResult
-from ddjax.training.trainer import CURVES, SharedData, member_eval
+from ddjax.training.trainer import CURVES, SharedData, example_losses, member_eval
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
@@ -42,12 +43,7 @@ MIN_NORM_CURVES = (*CURVES, "weight_norm")
 
 def min_norm_lstsq(features: jax.Array, targets: jax.Array, *, row_mask: jax.Array | None = None,
                    column_mask: jax.Array | None = None) -> jax.Array:
-    """The minimum-norm least-squares solution pinv(features) @ targets of ONE member.
-
-    Uses the Gram matrix of the smaller side, pinv(A) = pinv(A^T A) A^T = A^T pinv(A A^T), through its
-    eigendecomposition. Rows (samples) and columns (features) where a mask is 0 are zeroed; a zero row or column
-    only adds a zero eigenvalue, and its diagonal entry is raised to the largest diagonal entry so that it stays
-    far from the cut-off whatever rounding does: the result is the unpadded solution with zeros appended.
+    """The minimum-norm least-squares solution pinv(features) @ targets of ONE member (`ridge_lstsq` at 0).
 
     Args:
       features: [n, f].
@@ -57,61 +53,138 @@ def min_norm_lstsq(features: jax.Array, targets: jax.Array, *, row_mask: jax.Arr
     Returns:
       [f, c] weights.
     """
+    return ridge_lstsq(features, targets, (0.0,), 1, row_mask=row_mask, column_mask=column_mask)[0]
+
+
+def ridge_lstsq(features: jax.Array, targets: jax.Array, strengths: tuple[float, ...], n_fit: jax.Array, *,
+                row_mask: jax.Array | None = None, column_mask: jax.Array | None = None) -> list[jax.Array]:
+    """Ridge solutions of ONE member at every strength, from one eigendecomposition.
+
+    Strength lambda minimizes (1 / n_fit) |targets - features w|^2 + lambda |w|^2 (Hastie et al. 2019's
+    convention), w = (A^T A + n_fit lambda I)^-1 A^T Y = A^T (A A^T + n_fit lambda I)^-1 Y; lambda = 0 gives the
+    minimum-norm solution pinv(A) Y. Both forms go through the eigendecomposition of the Gram matrix of the
+    smaller side, so that every strength costs one matmul more: pinv(A) = pinv(A^T A) A^T = A^T pinv(A A^T).
+    Rows (samples) and columns (features) where a mask is 0 are zeroed; a zero row or column only adds a zero
+    eigenvalue, and its diagonal entry is raised to the largest diagonal entry so that it stays far from the
+    cut-off whatever rounding does: the result is the unpadded solution with zeros appended.
+
+    Args:
+      features: [n, f].
+      targets: [n, c].
+      strengths: the lambdas (static), each >= 0.
+      n_fit: the number of real rows (the mean's denominator).
+      row_mask, column_mask: [n] and [f], 1.0 for real entries (default: all real).
+
+    Returns:
+      One [f, c] weight matrix per strength.
+    """
     n, f = features.shape
     rows = jnp.ones(n, features.dtype) if row_mask is None else row_mask.astype(features.dtype)
     columns = jnp.ones(f, features.dtype) if column_mask is None else column_mask.astype(features.dtype)
     features = features * rows[:, None] * columns[None, :]
     targets = targets * rows[:, None]
+    shifts = [(None if strength == 0 else strength * jnp.asarray(n_fit, features.dtype)) for strength in strengths]
     if f <= n:
-        return _apply_psd_pinv(features.T @ features, features.T @ targets, columns)
-    return features.T @ _apply_psd_pinv(features @ features.T, targets, rows)
+        return _apply_psd_inverses(features.T @ features, features.T @ targets, columns, shifts)
+    return [features.T @ w for w in _apply_psd_inverses(features @ features.T, targets, rows, shifts)]
 
 
-def _apply_psd_pinv(gram: jax.Array, rhs: jax.Array, real: jax.Array) -> jax.Array:
+def _apply_psd_inverses(gram: jax.Array, rhs: jax.Array, real: jax.Array, shifts: list) -> list[jax.Array]:
+    """(gram + shift I)^-1 rhs for each shift, pinv(gram) rhs for a shift of None."""
     gram = gram + jnp.diag((1 - real) * jnp.max(jnp.diag(gram)))  # rhs is zero there: no effect on the result.
     eigenvalues, vectors = jnp.linalg.eigh(gram)
-    keep = eigenvalues > EIGENVALUE_RTOL * eigenvalues[-1]
-    inverse = jnp.where(keep, 1 / jnp.where(keep, eigenvalues, 1), 0)
-    return vectors @ (inverse[:, None] * (vectors.T @ rhs))
+    projected = vectors.T @ rhs
+    out = []
+    for shift in shifts:
+        if shift is None:
+            keep = eigenvalues > EIGENVALUE_RTOL * eigenvalues[-1]
+            inverse = jnp.where(keep, 1 / jnp.where(keep, eigenvalues, 1), 0)
+        else:  # The shift keeps every eigenvalue away from 0: no cut-off.
+            inverse = 1 / (jnp.maximum(eigenvalues, 0) + shift)
+        out.append(vectors @ (inverse[:, None] * projected))
+    return out
 
 
-def readout_member(spec, variables, member, data) -> dict[str, jax.Array]:
-    """Solves one random-features member's read-out (from its initial `variables`) and evaluates it exactly as the
-    trainer would."""
+def fitted_rows(n_train: jax.Array, validation_fraction: float) -> jax.Array:
+    """The examples a member fits: the first n_train - round(validation_fraction * n_train) of its n_train
+    (`ddjax.config.validation_size`; the rest are its validation rows)."""
+    if validation_fraction == 0:
+        return n_train
+    held_out = jnp.round(jnp.float64(validation_fraction) * n_train).astype(n_train.dtype)
+    return n_train - held_out
+
+
+def readout_member(spec, variables, member, data, strengths: tuple[float, ...] = (0.0,),
+                   validation_fraction: float = 0.0) -> dict[str, jax.Array]:
+    """Solves one random-features member's read-out (from its initial `variables`) at every ridge strength and
+    evaluates each exactly as the trainer would: curves [strength].
+
+    With `validation_fraction` > 0 it fits the first rows of its n_train only (`fitted_rows`), `train_*` are
+    measured on those and `val_error`, `val_loss` on the held-out rest.
+    """
     variables, data = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                                    (variables, data))
     params = variables["params"]
     max_width = params["out"]["w"].shape[0]
     n_max = data.x_train.shape[0]
+    n_fit = fitted_rows(member.n_train, validation_fraction)
     phi = spec.model.features(params, member.width, data.x_train)
     phi = jnp.concatenate([phi, jnp.ones((n_max, 1))], axis=1)  # The bias is one more read-out weight.
     columns = jnp.concatenate([unit_mask(member.width, max_width), jnp.ones(1)])
-    weights = min_norm_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64),
-                             row_mask=jnp.arange(n_max) < member.n_train, column_mask=columns)
-    params = {**params, "out": {"w": weights[:-1], "b": weights[-1]}}
-    return {**member_eval(spec, params, member, data, variables["model_state"]),
-            "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
+    solutions = ridge_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64), strengths, n_fit,
+                            row_mask=jnp.arange(n_max) < n_fit, column_mask=columns)
+    fitted = member._replace(n_train=n_fit)
+    out = []
+    for weights in solutions:
+        solved = {**params, "out": {"w": weights[:-1], "b": weights[-1]}}
+        values = {**member_eval(spec, solved, fitted, data, variables["model_state"]),
+                  "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
+        if validation_fraction:
+            logits = spec.model.apply(solved, variables["model_state"], member.width, data.x_train, False)[0]
+            held_out = (jnp.arange(n_max) >= n_fit) & (jnp.arange(n_max) < member.n_train)
+            count = member.n_train - n_fit
+            values["val_error"] = jnp.sum(held_out * (logits.argmax(-1) != member.labels)) / count
+            values["val_loss"] = jnp.sum(held_out * example_losses(logits, member.labels, spec.loss)) / count
+        out.append(values)
+    return _stack_strengths(out)
+
+
+def _stack_strengths(values: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
+    return {k: jnp.stack([v[k] for v in values]) for k in values[0]}
 
 
 def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_var: float, data_seed: int,
-                         lstsq: Callable[..., jax.Array]) -> Callable[[gaussian_regression.Member], dict]:
-    """A function of one `gaussian_regression` member: its minimum-norm estimate and exact risks.
+                         strengths: tuple[float, ...] = (0.0,),
+                         validation_fraction: float = 0.0) -> Callable[[gaussian_regression.Member], dict]:
+    """A function of one `gaussian_regression` member: its ridge estimates (minimum-norm at 0) at every strength
+    and their exact risks, curves [strength].
 
     For isotropic x the excess risk E_x[(x.(b_hat - b))^2] is exactly |b_hat - b|^2, so no test set is drawn:
     `test_error` is the expected squared error on a fresh sample, |b_hat - b|^2 + s^2, and `train_error` is the
-    mean squared training residual (0 when the estimator interpolates). Losses are half of these, as for the
-    squared loss of the trainer.
+    mean squared training residual (0 when the estimator interpolates); `val_error` (with a validation split) the
+    mean squared residual on the held-out rows. Losses are half of these, as for the squared loss of the trainer.
     """
 
     def solve(member: gaussian_regression.Member) -> dict[str, jax.Array]:
         x, y, b = gaussian_regression.member_problem(member, n_max, p_max, signal_norm_sq, noise_var, data_seed)
-        rows = unit_mask(member.n_train, n_max)
-        b_hat = lstsq(x, y[:, None], row_mask=rows, column_mask=unit_mask(member.width, p_max))[:, 0]
-        excess = jnp.sum((b_hat - b) ** 2)
-        train_mse = jnp.sum(rows * (x @ b_hat - y) ** 2) / member.n_train
-        return {"train_error": train_mse, "train_loss": train_mse / 2, "test_error": excess + noise_var,
-                "test_loss": (excess + noise_var) / 2, "excess_risk": excess,
-                "weight_norm": jnp.sqrt(jnp.sum(b_hat**2))}
+        n_fit = fitted_rows(member.n_train, validation_fraction)
+        rows = unit_mask(n_fit, n_max)
+        estimates = ridge_lstsq(x, y[:, None], strengths, n_fit, row_mask=rows,
+                                column_mask=unit_mask(member.width, p_max))
+        out = []
+        for b_hat in estimates:
+            b_hat = b_hat[:, 0]
+            excess = jnp.sum((b_hat - b) ** 2)
+            train_mse = jnp.sum(rows * (x @ b_hat - y) ** 2) / n_fit
+            values = {"train_error": train_mse, "train_loss": train_mse / 2, "test_error": excess + noise_var,
+                      "test_loss": (excess + noise_var) / 2, "excess_risk": excess,
+                      "weight_norm": jnp.sqrt(jnp.sum(b_hat**2))}
+            if validation_fraction:
+                held_out = unit_mask(member.n_train, n_max) - rows
+                val_mse = jnp.sum(held_out * (x @ b_hat - y) ** 2) / (member.n_train - n_fit)
+                values.update(val_error=val_mse, val_loss=val_mse / 2)
+            out.append(values)
+        return _stack_strengths(out)
 
     return solve
 
@@ -136,7 +209,7 @@ def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
                    for index, width in zip(plan.indices, plan.max_widths))
 
     def member(args):
-        return readout_member(spec, *args, data)
+        return readout_member(spec, *args, data, config.ridge, config.validation_fraction)
 
     solve = jax.jit(lambda groups: tuple(jax.lax.map(member, group) for group in groups))
     return _Program(solve, groups, np.concatenate(plan.indices), plan.max_widths)
@@ -157,7 +230,7 @@ def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
         out = []
         for group, (n_max, p_max) in zip(groups, shapes):
             member = linear_member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var, config.data_seed,
-                                          min_norm_lstsq)
+                                          config.ridge, config.validation_fraction)
             out.append(jax.lax.map(member, group))
         return tuple(out)
 
@@ -176,20 +249,27 @@ def _solve_cost(n: int, f: int) -> float:
 
 
 def solve_sweep(config: Config) -> SweepResult:
-    """Every member of `config`'s grid solved in closed form; curves have one evaluation (the solution)."""
+    """Every member of `config`'s grid solved in closed form; curves have one evaluation (the solution).
+
+    Members that differ only in their ridge strength share one solve (`ridge_lstsq`): the program runs over the
+    grid without the ridge axis, and each of its members returns one value per strength.
+    """
     coords = expand_members(config)
+    base = expand_members(dataclasses.replace(config, ridge=(0.0,)))  # ridge is the last axis: it varies fastest.
     with jax.enable_x64(True):
         t0 = time.perf_counter()
         build = _linear_program if dataset_info(config.dataset).load is None else _readout_program
-        program = build(config, coords)
+        program = build(config, base)
         compiled = program.solve.lower(program.groups).compile()
         t1 = time.perf_counter()
         outputs = jax.block_until_ready(compiled(program.groups))
         t2 = time.perf_counter()
     inverse = np.argsort(program.order)
     names = outputs[0].keys()
-    curves = {k: np.concatenate([np.asarray(o[k], np.float64) for o in outputs])[inverse][:, None] for k in names}
-    n_members = len(program.order)
+    # [base member, strength] -> [member]: member b * len(ridge) + l is base member b at strength l.
+    curves = {k: np.concatenate([np.asarray(o[k], np.float64) for o in outputs])[inverse].reshape(-1, 1)
+              for k in names}
+    n_members = len(coords["width"])
     return SweepResult(coords=coords, eval_steps=np.zeros(1, np.int64), curves=curves,
                        diverged_step=np.full(n_members, -1), group_widths=program.group_widths,
                        compile_seconds=t1 - t0, run_seconds=t2 - t1, n_compiles=1)

@@ -24,7 +24,8 @@ from ddjax.training.block_layout import (BlockLayout, member_cost, pack_params, 
                                          worthwhile_parts)
 from ddjax.training.packed.streams import (PackedData, PackedState, _base_optimizer, scheduled_rates, stream_direction,
                                           stream_record)
-from ddjax.training.trainer import CURVES, build_program, compute_cast, stored_dtype
+from ddjax.training.packed.layout import SLOT_AXES, slot_keys
+from ddjax.training.trainer import CURVES, add_weight_decay, build_program, compute_cast, stored_dtype
 
 
 EXAMPLES_PER_PASS = 256
@@ -38,6 +39,7 @@ class BlockStream(NamedTuple):
     labels: jax.Array  # int32 [K, N + N_test]: each member's (noisy) training labels, then the test labels.
     learning_rate: jax.Array  # float32 [K]: 0 for extra members.
     part: jax.Array  # int32: which of `BlockModel.layouts` the stream holds.
+    weight_decay: jax.Array | None = None  # float32 [K]: 0 for extra members; None without weight decay.
 
 
 class BlockModel(NamedTuple):
@@ -148,7 +150,10 @@ def initial_states(model: BlockModel, params: dict, streams: BlockStream) -> Pac
 
 def stream_step(model: BlockModel, state: PackedState, stream: BlockStream, data: PackedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
-    losses, direction, opt_state = stream_direction(model.spec, model.logits, state, stream, data, step)
+    def weight_decay(grads, params):
+        return model.map_members(lambda decay, g, p: add_weight_decay(g, p, decay), stream.weight_decay, grads, params)
+
+    losses, direction, opt_state = stream_direction(model.spec, model.logits, state, stream, data, step, weight_decay)
     rates = scheduled_rates(model.spec, stream.learning_rate, step)
     params = model.map_members(lambda rate, p, d: p - rate * d, rates, state.params, direction)
     non_finite = model.member_sums(jax.tree.map(lambda p: jnp.where(jnp.isfinite(p), 0.0, 1.0), params))
@@ -179,8 +184,7 @@ def examples_per_step(spec, config) -> int:
 def useful_parts(config, spec, coords: dict[str, np.ndarray], n_parts: int) -> int:
     """How many parts `block_setup` should cut each stream into, given `n_parts` wanted to fill the devices:
     fewer where parts would execute much more padding (`ddjax.training.block_layout.worthwhile_parts`)."""
-    slots = dict.fromkeys(zip(*(coords[axis].tolist() for axis in ("width", "label_noise", "learning_rate"))))
-    widths = np.array([w for w, _, _ in slots])
+    widths = np.array([key[0] for key in dict.fromkeys(slot_keys(coords))])
     return worthwhile_parts(widths, min(n_parts, len(widths)), depth=config.depth, input_dim=spec.input_dim,
                             n_classes=spec.n_classes, examples_per_step=examples_per_step(spec, config))
 
@@ -189,9 +193,11 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
     """Lays out a cartesian MLP sweep: every batch stream (seed, n_train) holds the same members, bucketed by
     width (`ddjax.training.block_layout.plan_buckets`) and dealt over `n_parts` parts, one stream per batch stream and part."""
     stream_keys = list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
-    slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
-    batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
-    widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots], np.float32)
+    member_slots = slot_keys(coords)
+    batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(member_slots))
+    widths = np.array([key[0] for key in slots])
+    rates, decays = (np.array([key[SLOT_AXES.index(axis)] for key in slots], np.float32)
+                     for axis in ("learning_rate", "weight_decay"))
     n_parts = min(n_parts, len(slots))
     buckets = plan_buckets(widths, depth=config.depth, input_dim=spec.input_dim, n_classes=spec.n_classes,
                            n_parts=n_parts, examples_per_step=examples_per_step(spec, config))
@@ -200,9 +206,9 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
     for p, members in enumerate(index):
         real = members >= 0
         part_of[members[real]], position[members[real]] = p, np.flatnonzero(real)
-    slot_index = np.array([slots.index(key) for key in slot_keys])  # [member] its slot key's index.
+    slot_index = np.array([slots.index(key) for key in member_slots])  # [member] its slot key's index.
     stream_of = np.array([batch_streams.index(key) for key in stream_keys]) * n_parts + part_of[slot_index]
-    params, labels, member_rates = [], [], []
+    params, labels, member_rates, member_decays = [], [], [], []
     for seed, n_train in batch_streams:
         for members, layout in zip(index, layouts):
             params.append(pack_params([None if m < 0 else spec.model.init(seed, int(widths[m]), int(widths[m]),
@@ -213,11 +219,14 @@ def block_setup(config, dataset, spec, coords: dict[str, np.ndarray], n_parts: i
                                                          config.data_seed)[:max(config.n_train)], dataset.y_test])
                            for m in members])
             member_rates.append(np.where(members >= 0, rates[members], 0.0))  # Extra members never update.
+            member_decays.append(np.where(members >= 0, decays[members], 0.0))
     n_streams = len(batch_streams) * n_parts
     streams = BlockStream(seed=jnp.asarray(np.repeat([s for s, _ in batch_streams], n_parts), jnp.uint32),
                           n_train=jnp.asarray(np.repeat([n for _, n in batch_streams], n_parts), jnp.int32),
                           labels=jnp.asarray(np.array(labels), jnp.int32),
                           learning_rate=jnp.asarray(np.array(member_rates), jnp.float32),
+                          weight_decay=(jnp.asarray(np.array(member_decays), jnp.float32) if spec.weight_decay
+                                        else None),
                           part=jnp.asarray(np.arange(n_streams) % n_parts, jnp.int32))
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *params)
     return BlockSetup(BlockModel(layouts, spec, config.depth), stacked, streams, stream_of, position[slot_index])

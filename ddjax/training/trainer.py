@@ -41,6 +41,9 @@ class Members(NamedTuple):
     # int32: the rows n_train .. n_train + n_val - 1 after the trained ones, held out for validation (with
     # `TrainSpec.validation`); None: none.
     n_val: jax.Array | None = None
+    # float32: the L2 strength lambda (`add_weight_decay`); None where the spec has no weight decay, so that
+    # programs without it are exactly what they were.
+    weight_decay: jax.Array | None = None
 
 
 class SharedData(NamedTuple):
@@ -88,6 +91,7 @@ class TrainSpec(NamedTuple):
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
     validation: bool = False  # Members hold out `Members.n_val` rows: record VALIDATION_CURVES too.
+    weight_decay: bool = False  # Some member has weight decay > 0: the step adds lambda * params (`add_weight_decay`).
 
 
 def curve_names(spec: TrainSpec) -> tuple[str, ...]:
@@ -243,6 +247,18 @@ def member_init(spec: TrainSpec, initial: Variables, member: Members) -> MemberS
     return MemberState(params, opt_state, jnp.int32(-1), curves, model_state)
 
 
+def add_weight_decay(grads: Any, params: Any, strength: Any) -> Any:
+    """The gradient of loss + (strength / 2) |params|^2: `grads + strength * params`, leaf by leaf.
+
+    L2 in the loss, not decoupled decay (AdamW): the regularized objective, and so its minimizer, is the same
+    whatever the optimizer and learning rate, it is the ridge objective of the closed form (`method=min_norm`,
+    same lambda), and for SGD the two forms coincide. Every layout adds it to the loss gradient before its
+    optimizer, with `strength` broadcast to the parameters of each member. Padded units stay zero (zero weights,
+    zero gradient).
+    """
+    return jax.tree.map(lambda g, p: g + jnp.asarray(strength, g.dtype) * p, grads, params)
+
+
 def member_step(spec: TrainSpec, state: MemberState, member: Members, data: SharedData, step) -> MemberState:
     """One optimizer step of one member; a member whose update goes non-finite stops updating."""
     x, index, weights = training_batch(spec, data, member.seed, member.n_train, step)
@@ -255,6 +271,8 @@ def member_step(spec: TrainSpec, state: MemberState, member: Members, data: Shar
         return jnp.sum(weights * example_losses(logits, y, spec.loss)), model_state
 
     (loss, model_state), grads = jax.value_and_grad(batch_loss, has_aux=True)(state.params)
+    if spec.weight_decay:
+        grads = add_weight_decay(grads, state.params, member.weight_decay)
     optimizer = make_optimizer(spec.optimizer, 0.0, spec.momentum)  # The real rate lives in opt_state.
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     factor = learning_rate_factor(spec.lr_schedule, spec.lr_schedule_steps, step)

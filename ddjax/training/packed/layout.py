@@ -93,6 +93,15 @@ def parts_per_stream(n_streams: int, n_devices: int) -> int:
     return 1 if n_streams >= n_devices else n_devices // math.gcd(n_streams, n_devices)
 
 
+# The axes that tell apart the members of one batch stream (seed, n_train): each distinct point is one slot key.
+SLOT_AXES = ("width", "label_noise", "learning_rate", "weight_decay")
+
+
+def slot_keys(coords: dict[str, np.ndarray]) -> list[tuple]:
+    """Each member's slot key: its values of `SLOT_AXES` (width first)."""
+    return list(zip(*(coords[axis].tolist() for axis in SLOT_AXES)))
+
+
 def row_learning_rates(layout: Layout, rates: np.ndarray) -> np.ndarray:
     """The learning rate of each parameter row: its member's, and 0 for the extra members that `part_layouts` adds
     (width 0, no slot), so that they never update."""

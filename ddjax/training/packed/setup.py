@@ -16,7 +16,8 @@ import numpy as np
 from ddjax.config import Config
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.models.registry import packed_form
-from ddjax.training.packed.layout import balanced_parts, choose_slot_size, pack_params, part_layouts, row_learning_rates
+from ddjax.training.packed.layout import (SLOT_AXES, balanced_parts, choose_slot_size, pack_params, part_layouts,
+                                         row_learning_rates, slot_keys)
 from ddjax.training.packed.streams import PackedModel, Stream, stream_init, stream_record, stream_step
 from ddjax.training.trainer import TrainSpec, build_program
 
@@ -36,20 +37,22 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     """Lays out a cartesian sweep for the packed trainer: every batch stream holds the same slots, cut into
     `n_parts` parts of nearly equal units (`layout.balanced_parts`), one stream per batch stream and part."""
     stream_keys = batch_stream_keys(coords)
-    slot_keys = list(zip(coords["width"].tolist(), coords["label_noise"].tolist(), coords["learning_rate"].tolist()))
-    batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(slot_keys))
-    widths, rates = np.array([w for w, _, _ in slots]), np.array([r for _, _, r in slots])
+    member_slots = slot_keys(coords)
+    batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(member_slots))
+    widths = np.array([key[0] for key in slots])
+    rates, decays = (np.array([key[SLOT_AXES.index(axis)] for key in slots])
+                     for axis in ("learning_rate", "weight_decay"))
     slot_size = choose_slot_size(widths, spec.input_dim, spec.n_classes)
     parts = balanced_parts(widths, slot_size, min(n_parts, len(slots)))
     layouts = part_layouts(widths, slot_size, parts)
     part_of, index_in_part = np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64)
     for p, part in enumerate(parts):
         part_of[part], index_in_part[part] = p, np.arange(len(part))
-    slot_index = np.array([slots.index(key) for key in slot_keys])  # [member] its slot key's index.
+    slot_index = np.array([slots.index(key) for key in member_slots])  # [member] its slot key's index.
     stream_of = np.array([batch_streams.index(key) for key in stream_keys]) * len(parts) + part_of[slot_index]
     slot_of = index_in_part[slot_index]
     form = packed_form(config.model, config.depth)
-    params, labels, row_rates = [], [], []
+    params, labels, row_rates, row_decays = [], [], [], []
     for seed, n_train in batch_streams:
         for part, layout in zip(parts, layouts):
             members = [spec.model.init(seed, w, w, spec.input_dim, spec.n_classes)["params"] for w in widths[part]]
@@ -59,11 +62,14 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
             part_labels = [np.concatenate([member, dataset.y_test]) for member in train_labels]
             labels.append(part_labels + part_labels[:1] * (len(layout.widths) - len(part)))
             row_rates.append(row_learning_rates(layout, rates[part]))
+            row_decays.append(row_learning_rates(layout, decays[part]))  # Extra members: 0 as well.
     n_streams = len(batch_streams) * len(parts)
     stream_data = Stream(seed=jnp.asarray(np.repeat([s for s, _ in batch_streams], len(parts)), jnp.uint32),
                          n_train=jnp.asarray(np.repeat([n for _, n in batch_streams], len(parts)), jnp.int32),
                          labels=jnp.asarray(np.array(labels), jnp.int32),
                          row_learning_rate=jnp.asarray(np.array(row_rates), jnp.float32),
+                         row_weight_decay=(jnp.asarray(np.array(row_decays), jnp.float32) if spec.weight_decay
+                                           else None),
                          part=jnp.asarray(np.arange(n_streams) % len(parts), jnp.int32))
     return PackedSetup(PackedModel(form, layouts, spec), np.stack(params), stream_data, stream_of, slot_of)
 

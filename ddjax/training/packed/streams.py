@@ -26,8 +26,8 @@ import optax
 from ddjax.models.registry import PackedForm
 from ddjax.training.packed.layout import Layout
 from ddjax.training.schedules import learning_rate_factor
-from ddjax.training.trainer import (CURVES, SharedData, compute_cast, example_losses, model_inputs, stored_dtype,
-                                    train_weights, training_batch)
+from ddjax.training.trainer import (CURVES, SharedData, add_weight_decay, compute_cast, example_losses, model_inputs,
+                                    stored_dtype, train_weights, training_batch)
 
 
 class Stream(NamedTuple):
@@ -38,6 +38,8 @@ class Stream(NamedTuple):
     labels: jax.Array  # int32 [K, N + N_test]: each member's (noisy) training labels, then the test labels.
     row_learning_rate: jax.Array  # float32 [rows]: each parameter row's member's learning rate.
     part: jax.Array  # int32: which part of the members (which of `PackedModel.layouts`) the stream holds.
+    # float32 [rows]: each parameter row's member's weight decay; None without weight decay (`TrainSpec`).
+    row_weight_decay: jax.Array | None = None
 
 
 class PackedData(NamedTuple):
@@ -195,9 +197,13 @@ def initial_states(packed: PackedModel, params: np.ndarray, streams: Stream) -> 
                           curves=np.full(shapes.curves.shape, np.nan, shapes.curves.dtype))
 
 
-def stream_direction(spec: Any, logits: Callable, state: PackedState, stream, data: PackedData, step):
+def stream_direction(spec: Any, logits: Callable, state: PackedState, stream, data: PackedData, step,
+                     weight_decay: Callable | None = None):
     """The members' losses [K] on this step's batch, the optimizer's direction (to be scaled by each member's
-    learning rate) and the new optimizer state, for a stream whose `logits(params, x, part)` are [K, C, B]."""
+    learning rate) and the new optimizer state, for a stream whose `logits(params, x, part)` are [K, C, B].
+
+    `weight_decay(grads, params)`, given where `spec.weight_decay`, adds each member's L2 gradient
+    (`ddjax.training.trainer.add_weight_decay`) before the optimizer."""
     x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
     x = bias_input(spec, x)
     y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
@@ -207,6 +213,8 @@ def stream_direction(spec: Any, logits: Callable, state: PackedState, stream, da
 
     losses, vjp = jax.vjp(member_losses, state.params)
     (grads,) = vjp(jnp.ones_like(losses))
+    if spec.weight_decay:
+        grads = weight_decay(grads, state.params)
     direction, opt_state = _base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
     return losses, direction, opt_state
 
@@ -220,7 +228,9 @@ def scheduled_rates(spec: Any, rates: jax.Array, step) -> jax.Array:
 def stream_step(packed: PackedModel, state: PackedState, stream: Stream, data: PackedData, step) -> PackedState:
     """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
     spec, k = packed.spec, len(packed.layout.widths)
-    losses, direction, opt_state = stream_direction(spec, packed.logits, state, stream, data, step)
+    losses, direction, opt_state = stream_direction(
+        spec, packed.logits, state, stream, data, step,
+        lambda grads, params: add_weight_decay(grads, params, stream.row_weight_decay[:, None]))
     params = state.params - scheduled_rates(spec, stream.row_learning_rate, step)[:, None] * direction
     non_finite_rows = jnp.sum(jnp.where(jnp.isfinite(params), 0.0, 1.0), axis=1)
     row_member = jnp.asarray(packed.layout_arrays(stream.part).row_member)
