@@ -35,7 +35,9 @@ class Config:
     """
 
     # Data.
-    dataset: str = "mnist1d"  # Or gaussian, gaussian_regression, or an image data set: mnist, fashion_mnist, cifar10.
+    # Or gaussian, gaussian_regression, an image data set (mnist, fashion_mnist, cifar10), npz:PATH, or a name given to
+    # ddjax.register_dataset.
+    dataset: str = "mnist1d"
     n_samples: int = 5000  # Generated samples, split into train and test (image data sets: their official split).
     train_fraction: float = 0.8
     input_dim: int = 40  # gaussian only; mnist1d is always 40.
@@ -194,7 +196,9 @@ def validate(config: Config) -> Config:
     for key in FIELDS:
         _check_type(key, getattr(config, key))
     c = config
-    for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
+    dataset_info(c.dataset)  # A registered name or npz:PATH (read and checked), else a one-line ConfigError.
+    model_info(c.model)
+    for key, choices in (("optimizer", OPTIMIZERS),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
                          ("lr_schedule", LR_SCHEDULES)):

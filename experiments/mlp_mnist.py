@@ -36,4 +36,6 @@ def get_config(name: str = "default") -> Config:
         smoke=dict(n_train=(200,), width=(1, 4, 16, 64), steps=60, batch_size=32, n_evals=5, n_chunks=3,
                    n_bootstrap=50),
         noise=dict(label_noise=(0.0, 0.1, 0.2), seed=(0,)),
+        # A first look on a 2-core CPU: one seed, 6000 steps (192 epochs), 12 evaluations.
+        cpu=dict(seed=(0,), steps=6000, n_evals=12),
     )
