@@ -7,6 +7,7 @@ import math
 import typing
 from typing import Any
 
+from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
@@ -196,8 +197,11 @@ def validate(config: Config) -> Config:
     for key in FIELDS:
         _check_type(key, getattr(config, key))
     c = config
-    dataset_info(c.dataset)  # A registered name or npz:PATH (read and checked), else a one-line ConfigError.
-    model_info(c.model)
+    _require(c.dataset in DATASETS or is_npz(c.dataset), "dataset", c.dataset,
+             f"one of {', '.join(DATASETS)}, npz:PATH, or a name given to ddjax.register_dataset")
+    dataset_info(c.dataset)  # npz:PATH: the file is read and checked here (a one-line ConfigError).
+    _require(c.model in MODELS, "model", c.model,
+             f"one of {', '.join(MODELS)}, or a name given to ddjax.register_model")
     for key, choices in (("optimizer", OPTIMIZERS),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),

@@ -11,7 +11,7 @@ members, all widths in one compiled program (`ddjax.models.user`).
 2000 training samples with 20% label noise (as `mlp_mnist1d`), 12 widths 1..96 x 2 seeds, Adam (1e-3, batch
 128) for 4000 steps, cross-entropy; test error on 4000 clean test samples.
 
-Command:  python -m ddjax.run experiments/custom_model.py     (smoke test: experiments/custom_model.py:smoke)
+Command:  python -m ddjax.run custom_model     (smoke test: python -m ddjax.run custom_model:smoke)
 Runtime:  RUNTIME
 Result:   RESULT
 """

@@ -74,7 +74,7 @@ def _assert_loads(name, arrays):
 @pytest.mark.parametrize("name", list(IMAGE_SETS))
 @pytest.mark.parametrize("form", ["original", "npz", "pickle"])
 def test_each_accepted_copy_imports_and_a_run_reads_it_offline(tiny, tmp_path, capsys, name, form):
-    if form == "pickle" and name != "mnist":
+    if form == "pickle" and not IMAGE_SETS[name].deeplearning_pickle:
         pytest.skip("the deeplearning.net pickle is MNIST's only")
     arrays, files = tiny[name]
     paths = {"original": lambda: _write(tmp_path / "copy", files),

@@ -39,6 +39,8 @@ class ImageSet:
     # sha256 of the decoded arrays (`ddjax.data.importer.content_sha256`), checked when a copy in another format
     # (Keras's .npz, the deeplearning.net pickle) is imported; "" where none is known.
     content_sha256: str = ""
+    # Importable from the deeplearning.net pickle (mnist.pkl.gz: train, valid, test of float pixels k / 256).
+    deeplearning_pickle: bool = False
 
     @property
     def mirror_variable(self) -> str:
@@ -72,7 +74,8 @@ IMAGE_SETS: dict[str, ImageSet] = {
                    "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
          "http://yann.lecun.com/exdb/mnist/"),
-        n_train=60000, n_test=10000, image_shape=(28, 28, 1), content_sha256=MNIST_CONTENT_SHA256),
+        n_train=60000, n_test=10000, image_shape=(28, 28, 1), content_sha256=MNIST_CONTENT_SHA256,
+        deeplearning_pickle=True),
     "fashion_mnist": ImageSet(
         "fashion_mnist", "idx",
         _idx_files("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",

@@ -88,9 +88,9 @@ def _format(image_set: ImageSet, paths: list[pathlib.Path]) -> str:
         return "original"
     if len(paths) == 1 and paths[0].suffix == ".npz":
         return "npz"
-    if len(paths) == 1 and image_set.name == "mnist" and paths[0].name.endswith((".pkl.gz", ".pkl")):
+    if len(paths) == 1 and image_set.deeplearning_pickle and paths[0].name.endswith((".pkl.gz", ".pkl")):
         return "pickle"
-    pickle_form = ", or one mnist.pkl.gz" if image_set.name == "mnist" else ""
+    pickle_form = ", or one deeplearning.net .pkl.gz" if image_set.deeplearning_pickle else ""
     raise DataError(f"cannot import {image_set.name} from {', '.join(str(p) for p in paths)}: give its original "
                     f"files ({', '.join(sorted(originals))}), or one Keras .npz{pickle_form}")
 
