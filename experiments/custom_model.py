@@ -5,8 +5,8 @@ The 40-point MNIST-1D signal is cut into 10 patches of 4 points; each patch is e
 width of the sweep), a learned position embedding is added, then one pre-LayerNorm transformer block (single-head
 self-attention of width k, an MLP of width 2k, both residual) and a mean over the 10 tokens feed a linear read-out.
 ddjax knows nothing of this module: its parameter count, multiply-accumulates and activation size are derived
-from it (`ddjax.models.derived`), and since a module cannot be padded, each width trains as its own group of
-members, all widths in one compiled program (`ddjax.models.user`).
+from it (`ddjax.models.derived`), and since a module cannot be padded, each width trains as its own program
+(both seeds vmapped side by side), the widths one after another (`ddjax.models.user`).
 
 2000 training samples with 20% label noise (as `mlp_mnist1d`), 12 widths 1..96 x 2 seeds, Adam (1e-3, batch
 128) for 4000 steps, cross-entropy; test error on 4000 clean test samples.
@@ -39,7 +39,7 @@ class PatchTransformer(nn.Module):
         h = nn.Dense(self.width, name="embed")(tokens)
         h = h + self.param("position", nn.initializers.normal(0.02), (tokens.shape[1], self.width))
         for _ in range(self.blocks):
-            h = h + nn.SelfAttention(num_heads=1, qkv_features=self.width)(nn.LayerNorm()(h))
+            h = h + nn.MultiHeadDotProductAttention(num_heads=1, qkv_features=self.width)(nn.LayerNorm()(h))
             hidden = nn.gelu(nn.Dense(2 * self.width)(nn.LayerNorm()(h)))
             h = h + nn.Dense(self.width)(hidden)
         return nn.Dense(self.n_classes, name="head")(jnp.mean(nn.LayerNorm()(h), axis=1))

@@ -74,8 +74,8 @@ def test_module_with_batchnorm_trains_grouped_as_serial_members(registered):
     registered("bn_net", BatchNormNet)
     config = _config("bn_net")
     vmapped, serial = run_sweep(config), run_sweep(config, mode="serial")
-    assert vmapped.scheme == "grouped" and vmapped.n_compiles == 1
-    assert vmapped.group_widths == (2, 5)  # A module is never padded: one group a width.
+    assert vmapped.scheme == "grouped" and vmapped.n_compiles == 2 and vmapped.n_programs == 2
+    assert vmapped.group_widths == (2, 5)  # A module is never padded: one program a width.
     for name in ("train_loss", "test_loss"):
         np.testing.assert_allclose(vmapped.curves[name], serial.curves[name], rtol=1e-5)
     assert vmapped.curves["train_loss"][:, -1].mean() < vmapped.curves["train_loss"][:, 0].mean()  # It trains.
@@ -188,3 +188,14 @@ def test_experiment_with_a_module_without_width_exits_2(tmp_path, capsys):
     bad.write_text(USER_EXPERIMENT.replace("width: int", "size: int").replace("self.width", "self.size"))
     assert main([str(bad), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
     assert "takes no `width`" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("width", [16])
+def test_derived_counts_bound_what_xla_allocates_for_the_transformer_of_custom_model(width):
+    from test_memory import _grouped_estimate_and_xla
+
+    from ddjax.experiment import experiment_config
+
+    config = replace(experiment_config("custom_model", "smoke"), width=(width,), seed=(0, 1, 2))
+    estimate, actual = _grouped_estimate_and_xla(config, width)
+    assert actual <= estimate <= 16 * actual, (actual, estimate)  # Every intermediate counted: loose, bounded.

@@ -13,8 +13,8 @@ statistics; without it, the padded rows of a partial last batch enter them). Its
 own initializers, from `jax.random.key(seed)` of the member, at the member's width.
 
 A module knows nothing of padding, so its members are never padded: the grouped layout trains each width as its
-own group of members (seeds, noise levels, ...) vmapped side by side, all widths in one compiled program; serial
-mode trains them one at a time. Parameter count, multiply-accumulates and activation size come from the module
+own program (compiled once per width), its members (seeds, noise levels, ...) vmapped side by side, the widths
+one after another; serial mode trains members one at a time. Parameter count, multiply-accumulates and activation size come from the module
 (`ddjax.models.derived`) unless given.
 """
 
@@ -131,10 +131,11 @@ def _family_probe(family: Family):
 def linen_family(make: Callable[[int, int], nn.Module], input_shape: tuple[int, ...], n_classes: int) -> Family:
     """The `Family` of a user's module (see the module docstring): never padded, so `init` takes
     `max_width == width`, and `apply` finds a member's width from its parameters' shapes."""
-    width_of_shapes: dict[Any, int] = {}
-
     def module_at(width: int):
         return _module_at(make, width, n_classes, tuple(input_shape))
+
+    def shapes_key(params):
+        return make, n_classes, tuple(input_shape), _shapes_key(params)
 
     def init(seed, width, max_width, input_dim, classes):
         if max_width != width:
@@ -146,14 +147,14 @@ def linen_family(make: Callable[[int, int], nn.Module], input_shape: tuple[int, 
         if extra or ("batch_stats" in variables and not takes_train):
             raise ConfigError(f"module {type(module).__name__} has variables {', '.join(sorted(variables))}: allowed "
                               f"params, and batch_stats with a `train` argument to __call__")
-        key = _shapes_key(variables["params"])
-        if width_of_shapes.setdefault(key, int(width)) != int(width):
+        key = shapes_key(variables["params"])
+        if _WIDTH_OF_SHAPES.setdefault(key, int(width)) != int(width):
             raise ConfigError(f"module {type(module).__name__} has the same parameter shapes at widths "
-                              f"{width_of_shapes[key]} and {width}: members are told apart by their shapes")
+                              f"{_WIDTH_OF_SHAPES[key]} and {width}: members are told apart by their shapes")
         return {"params": variables["params"], "model_state": variables.get("batch_stats", {})}
 
     def apply(params, model_state, width, x, train, example_mask=None):
-        module, takes_train, takes_mask, _ = module_at(width_of_shapes[_shapes_key(params)])
+        module, takes_train, takes_mask, _ = module_at(_WIDTH_OF_SHAPES[shapes_key(params)])
         options = {"train": train} if takes_train else {}
         if takes_mask:
             options["example_mask"] = example_mask
@@ -165,6 +166,11 @@ def linen_family(make: Callable[[int, int], nn.Module], input_shape: tuple[int, 
         return module.apply(variables, x, **options), model_state
 
     return Family(init, apply)
+
+
+# (maker, n_classes, input_shape, parameter shapes) -> the width whose `init` made them: `apply` is traced with
+# the member's parameters only, and a module needs its width as a Python int.
+_WIDTH_OF_SHAPES: dict[Any, int] = {}
 
 
 @functools.lru_cache(maxsize=256)
