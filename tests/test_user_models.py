@@ -121,6 +121,33 @@ def test_bad_registration_is_one_line(registered, name, module, kwargs, fragment
     assert "\n" not in str(error.value)
 
 
+class NoTrainSwitch(nn.Module):
+    width: int
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.BatchNorm(use_running_average=True)(nn.Dense(self.width)(x)))
+
+
+class WrongClasses(nn.Module):
+    width: int
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(nn.Dense(self.width)(x))
+
+
+@pytest.mark.parametrize("module, fragment", [(NoTrainSwitch, "batch_stats with a `train` argument"),
+                                              (WrongClasses, "expected logits [1, 10]")])
+def test_a_module_that_cannot_train_exits_2_before_a_run_folder(registered, tmp_path, module, fragment):
+    from ddjax.experiment import run_experiment
+
+    registered("cannot_train", module)
+    with pytest.raises(ConfigError) as error:
+        run_experiment(_config("cannot_train"), tmp_path / "out")
+    assert fragment in str(error.value) and "\n" not in str(error.value) and not (tmp_path / "out").exists()
+
+
 def test_padded_scheme_is_refused_for_a_module(registered):
     registered("dense2", Dense2)
     with pytest.raises(ValueError, match="padded"):

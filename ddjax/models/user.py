@@ -109,9 +109,24 @@ def _module_probe(make):
         options = {"train": False} if takes_train else {}
         x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
         shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, **options), x)
-        return shapes, lambda variables, x: module.apply(variables, x, **options)
+        _check_collections(module, set(shapes), takes_train)
+
+        def forward(variables, x):
+            return module.apply(variables, x, **options)
+
+        logits = jax.eval_shape(forward, shapes, x)
+        if logits.shape != (1, n_classes):
+            raise ConfigError(f"module {type(module).__name__} gives outputs of shape {list(logits.shape)} for one "
+                              f"example, expected logits [1, {n_classes}] (the data set's classes)")
+        return shapes, forward
 
     return probe
+
+
+def _check_collections(module: nn.Module, collections: set[str], takes_train: bool) -> None:
+    if collections - set(COLLECTIONS) or ("batch_stats" in collections and not takes_train):
+        raise ConfigError(f"module {type(module).__name__} has variables {', '.join(sorted(collections))}: allowed "
+                          f"params, and batch_stats with a `train` argument to __call__")
 
 
 def _family_probe(family: Family):
@@ -143,10 +158,7 @@ def linen_family(make: Callable[[int, int], nn.Module], input_shape: tuple[int, 
                              f"in its own group")
         module, takes_train, _, initialize = module_at(int(width))
         variables = jax.tree.map(lambda a: np.asarray(a, np.float32), initialize(jax.random.key(int(seed))))
-        extra = set(variables) - set(COLLECTIONS)
-        if extra or ("batch_stats" in variables and not takes_train):
-            raise ConfigError(f"module {type(module).__name__} has variables {', '.join(sorted(variables))}: allowed "
-                              f"params, and batch_stats with a `train` argument to __call__")
+        _check_collections(module, set(variables), takes_train)
         key = shapes_key(variables["params"])
         if _WIDTH_OF_SHAPES.setdefault(key, int(width)) != int(width):
             raise ConfigError(f"module {type(module).__name__} has the same parameter shapes at widths "
