@@ -250,7 +250,8 @@ def _tested(report: dict[str, Any]) -> str:
 
 
 def _in_programs(n_programs: int) -> str:
-    return f", {n_programs} consecutive programs (memory planning)" if n_programs > 1 else ""
+    return (f", {n_programs} consecutive programs (memory planning, or one a width of a module family)"
+            if n_programs > 1 else "")
 
 
 def _on_devices(n_devices: int) -> str:
