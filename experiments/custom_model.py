@@ -12,8 +12,9 @@ from it (`ddjax.models.derived`), and since a module cannot be padded, each widt
 128) for 4000 steps, cross-entropy; test error on 4000 clean test samples.
 
 Command:  python -m ddjax.run custom_model     (smoke test: python -m ddjax.run custom_model:smoke)
-Runtime:  9 min 36 s for the whole command on the 2-core Intel Xeon under load from other jobs (load average 5-12):
-          12 programs, one a width (compile 155.8 s, training 342.8 s; the widest, k = 96, about 2.5 min of it).
+Runtime:  9 min 36 s for the whole command on the 2-core Intel Xeon CPU under load from other jobs (load average
+          5-12): 12 programs, one a width (compile 155.8 s, training 342.8 s; the widest, k = 96, took about
+          2.5 min).
           One program holding all 12 widths (the first form) was still compiling after 11 minutes and was stopped.
 Result:   measured (experiments/results/custom_model/): test error falls from 0.906 (k = 1) to 0.430 (k = 8),
           rises to a peak of 0.602 at k = 32 (0.598 at k = 48) while the train error falls (0.283 at k = 32), and

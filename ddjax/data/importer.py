@@ -123,7 +123,7 @@ def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
             raw = {split: npz[split] for split in SPLITS}
     except READ_ERRORS as error:
         raise DataError(f"{str(path)!r} is not a readable .npz ({type(error).__name__}: {error})") from None
-    return {split: _image_array(raw[split], path, split) if split.startswith("x") else _label_array(raw[split], path, split)
+    return {split: (_image_array if split.startswith("x") else _label_array)(raw[split], path, split)
             for split in SPLITS}
 
 

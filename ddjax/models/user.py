@@ -14,8 +14,8 @@ own initializers, from `jax.random.key(seed)` of the member, at the member's wid
 
 A module knows nothing of padding, so its members are never padded: the grouped layout trains each width as its
 own program (compiled once per width), its members (seeds, noise levels, ...) vmapped side by side, the widths
-one after another; serial mode trains members one at a time. Parameter count, multiply-accumulates and activation size come from the module
-(`ddjax.models.derived`) unless given.
+one after another; serial mode trains members one at a time. Parameter count, multiply-accumulates and
+activation size come from the module (`ddjax.models.derived`) unless given.
 """
 
 from __future__ import annotations
