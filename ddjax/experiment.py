@@ -102,7 +102,8 @@ def restore_registrations(meta: dict[str, Any]) -> None:
         if origin and pathlib.Path(origin).is_file():
             _exec_file(pathlib.Path(origin))
         if name not in table:
-            where = f"{origin!r} no longer registers it" if origin else "it was registered outside a .py file"
+            where = (f"{origin!r} no longer registers it" if origin else
+                     "its config.json names no file that registers it, as for one registered in a notebook cell")
             raise ConfigError(f"{key} {name!r} of this run is not registered ({where}); call "
                               f"ddjax.register_{key}({name!r}, ...) first")
 
