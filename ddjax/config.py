@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
@@ -46,7 +47,9 @@ class Config:
     """
 
     # Data.
-    dataset: str = "mnist1d"  # Or gaussian, gaussian_regression, or an image data set: mnist, fashion_mnist, cifar10.
+    # Or gaussian, gaussian_regression, an image data set (mnist, fashion_mnist, cifar10), npz:PATH, or a name given to
+    # ddjax.register_dataset.
+    dataset: str = "mnist1d"
     n_samples: int = 5000  # Generated samples, split into train and test (image data sets: their official split).
     train_fraction: float = 0.8
     input_dim: int = 40  # gaussian only; mnist1d is always 40.
@@ -220,7 +223,12 @@ def validate(config: Config) -> Config:
     for key in FIELDS:
         _check_type(key, getattr(config, key))
     c = config
-    for key, choices in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
+    _require(c.dataset in DATASETS or is_npz(c.dataset), "dataset", c.dataset,
+             f"one of {', '.join(DATASETS)}, npz:PATH, or a name given to ddjax.register_dataset")
+    dataset_info(c.dataset)  # npz:PATH: the file is read and checked here (a one-line ConfigError).
+    _require(c.model in MODELS, "model", c.model,
+             f"one of {', '.join(MODELS)}, or a name given to ddjax.register_model")
+    for key, choices in (("optimizer", OPTIMIZERS),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
                          ("lr_schedule", LR_SCHEDULES)):

@@ -12,7 +12,10 @@ from typing import Any
 import jax
 
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
+from ddjax.data import registry as datasets
+from ddjax.data.arrays import is_npz
 from ddjax.data.registry import prepare_dataset
+from ddjax.models import registry as models
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CHECKPOINT_FILE
@@ -43,11 +46,17 @@ def load_experiment(name: str) -> ModuleType:
         if not found or not name.isidentifier():
             raise ConfigError(f"unknown experiment {name!r}; available: {', '.join(available_experiments())}")
         path = found[0]
+    module = _exec_file(path)
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"experiment {name!r} defines no get_config()")
+    return module
+
+
+def _exec_file(path: pathlib.Path) -> ModuleType:
+    """Runs the Python file at `path` as a module (an experiment module, or a file that registers a family)."""
     spec = importlib.util.spec_from_file_location(f"ddjax_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if not callable(getattr(module, "get_config", None)):
-        raise ConfigError(f"experiment {name!r} defines no get_config()")
     return module
 
 
@@ -70,9 +79,33 @@ def run_meta(config: Config, name: str) -> dict[str, Any]:
     """The contents of a run's config.json: experiment name, resolved config, versions, devices and processes."""
     import ddjax
 
-    return {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
+    meta = {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
             "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()],
             "n_processes": jax.process_count()}
+    registered = {key: table[getattr(config, key)] for key, table in (("model", models.REGISTERED_IN),
+                                                                      ("dataset", datasets.REGISTERED_IN))
+                  if getattr(config, key) in table}
+    if registered:  # A user's family or data set: the file that registers it again on --resume and --report.
+        meta["registered_in"] = registered
+    return meta
+
+
+def restore_registrations(meta: dict[str, Any]) -> None:
+    """Registers again the user's family and data set a run's config.json names, by loading the files that
+    registered them (`registered_in`); ConfigError naming what is missing if that cannot be done."""
+    config = meta.get("config", {}) if isinstance(meta.get("config"), dict) else {}
+    for key, table in (("model", models.MODELS), ("dataset", datasets.DATASETS)):
+        name = config.get(key)
+        if not isinstance(name, str) or name in table or (key == "dataset" and is_npz(name)):
+            continue
+        origin = meta.get("registered_in", {}).get(key)
+        if origin and pathlib.Path(origin).is_file():
+            _exec_file(pathlib.Path(origin))
+        if name not in table:
+            where = (f"{origin!r} no longer registers it" if origin else
+                     "its config.json names no file that registers it, as for one registered in a notebook cell")
+            raise ConfigError(f"{key} {name!r} of this run is not registered ({where}); call "
+                              f"ddjax.register_{key}({name!r}, ...) first")
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "custom", force: bool = False,
@@ -127,6 +160,7 @@ def _read_unfinished(path: pathlib.Path, config: Config | None, loaded: list) ->
     """The config.json of the unfinished run at `path`, checked against `config` and this job's process count;
     appends its checkpoint (or None) to `loaded`. Raises ConfigError naming what does not match."""
     meta = run_folder.unfinished_run(path)
+    restore_registrations(meta)
     try:
         stored = config_from_dict(meta["config"])
     except ConfigError as error:
@@ -217,7 +251,8 @@ def _tested(report: dict[str, Any]) -> str:
 
 
 def _in_programs(n_programs: int) -> str:
-    return f", {n_programs} consecutive programs (memory planning)" if n_programs > 1 else ""
+    return (f", {n_programs} consecutive programs (memory planning, or one a width of a module family)"
+            if n_programs > 1 else "")
 
 
 def _on_devices(n_devices: int) -> str:

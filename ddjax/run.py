@@ -20,8 +20,8 @@ import jax
 
 from ddjax.arguments import positive_int
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
-from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
-                              run_experiment, summary)
+from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, restore_registrations,
+                              resume_experiment, run_experiment, summary)
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import OUTPUT_FILES, REPORT_FILE
 from ddjax.training import hosts
@@ -86,8 +86,9 @@ def _config(args: argparse.Namespace, name: str, variant: str):
     if args.resume and args.experiment is None:
         if not overrides:
             return None
-        stored = hosts.from_main(lambda: run_folder.unfinished_run(args.resume)["config"])  # Process 0's folder.
-        return apply_overrides(config_from_dict(stored), overrides)
+        meta = hosts.from_main(lambda: run_folder.unfinished_run(args.resume))  # Process 0's folder.
+        restore_registrations(meta)
+        return apply_overrides(config_from_dict(meta["config"]), overrides)
     return apply_overrides(experiment_config(name, variant or "default"), overrides)
 
 
@@ -136,6 +137,7 @@ def _reanalyze(out: str) -> int:
     from ddjax.runs.outputs import reanalyze
 
     try:
+        restore_registrations(run_folder.read_meta(out))
         report = reanalyze(out)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

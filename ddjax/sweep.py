@@ -174,10 +174,17 @@ def _train_resumable(program, spec, initial, groups, data, make_bar, options, fr
 
 
 def _run_grouped(config, dataset, data, spec, coords, make_bar, options, memory, *, max_groups):
-    plan = plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w),
-                                target_efficiency=0.85 if max_groups > 1 else 0.0, max_groups=max_groups)
+    target, paddable = (0.85 if max_groups > 1 else 0.0), model_info(config.model).paddable
+    if not paddable:  # A user's module: every width in a group of its own, none padded.
+        if max_groups == 1:
+            raise ValueError(f"scheme 'padded' needs a family that can be padded, not {config.model}")
+        target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
+    plan = plan_groups(coords["width"], cost=lambda w: _member_cost(config, spec, w), target_efficiency=target,
+                       max_groups=max_groups)
     program = build_program(spec)
     programs = _grouped_programs(plan, memory, config.max_members_per_program)
+    if not paddable:  # One program a width: XLA's compile time grew faster than the widths one program held.
+        programs = [(group,) for groups in programs for group in groups]
     if len(programs) > 1:
         return _run_consecutive(programs, lambda chunks: _train_grouped_chunk(program, config, dataset, data, spec,
                                                                               coords, chunks, options.devices),

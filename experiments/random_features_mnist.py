@@ -17,7 +17,7 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
           ridge_small's time to the min-norm sweep of its size measured earlier, both under load; rough).
           ridge_small: the same at 1/8 scale (n_train = 1250, fitting n = 1000, N from 100 to 6000), run on real
           MNIST (python -m ddjax.run random_features_mnist:ridge_small).
-          Measured (ridge_small, real MNIST written into the decoded cache from the deeplearning.net pickle, one
+          Measured (ridge_small, real MNIST from the deeplearning.net pickle, one
           seed, 2-core Intel Xeon under load average about 12): 235 s wall (compile 31.6 s, solve 189.8 s).
           Min-norm (lambda = 0): test error 0.181 (N = 391) -> peak 0.846 at N = n = 1000 -> 0.094 (N = 6000),
           read-out norm peaking at N = n (1308); double descent (p = 0.001 against the test set's binomial noise,
@@ -29,20 +29,26 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
           descent (p = 0.29). The validation choice (250 held-out images, one seed) picks 1e-3 at N = 900 and 1000
           and leaves a 0.0125 rise there (0.1216 -> 0.1309): not monotone (p = 0.015), double descent p = 0.014;
           both tested only against binomial test noise (one seed), a lower bound of the noise.
-Runtime:  projected, not run at full size (these machines have no internet, so no real MNIST): about 5 h on the
-          2-core CPU (AMD EPYC). Measured on random uint8 images of MNIST's shape (in the real IDX format, in a
-          temporary cache), under load from other agents: the `small` variant solved in 291 s (compile 16 s;
-          n = 1000, N 100..6000: 100 s). Counting flops (features of the training and test images, the Gram
-          matrix of the smaller side, its eigendecomposition, members padded to their group's width), the full
-          size does 1.7e14, 65x the small variant's 2.6e12, so about 19000 s; the same count predicts 3.4x from
-          n = 1000 to 2000 where 2.9x was measured, so it may overestimate. Memory: the widest group's members
-          (N = 60000) hold float64 features of the 10^4 training and the 10^4 test images, 4.8 GB each.
-Result:   expected, not measured: Belkin et al. report that the test error (zero-one and squared loss) and the
-          read-out's norm both peak at N = n = 10^4 and fall again beyond it, the test error at large N dropping
-          below its under-parameterized minimum; train error reaches 0 at N = n. On the random images above
-          (random labels, so test error 0.9 throughout) the read-out norm already peaks at N = n: 2461 at
-          N = n = 2000 against 191 at N = 1800 and 245 at N = 2179 (n = 1000: 1283 against 131 and 159).
-          The smoke variant runs on tiny files in the real format in the tests.
+Data:     real MNIST, imported into the cache from the deeplearning.net pickle (`python -m ddjax.data import
+          mnist mnist.pkl.gz`, content sha256 checked; see README, Data sets).
+Runtime:  `small`, measured on real MNIST: 3 min 3 s for the whole command (compile 12.2 s, solve 164.9 s) on the
+          2-core Intel Xeon, under load from other jobs (load average 5-8). The full size (n = 10^4) is
+          not yet run on real MNIST: projected at about 5 h on the 2-core CPU, by a flop count 65x the small variant's
+          (features of the training and test images, the Gram matrix of the smaller side, its
+          eigendecomposition, members padded to their group's width); the same count predicted 3.4x from n = 1000
+          to 2000 where 2.9x was measured on random images, so it may overestimate. Memory: the widest group's
+          members (N = 60000) hold float64 features of the 10^4 training and the 10^4 test images, 4.8 GB each.
+Result:   `small` on real MNIST (n = 2000, one feature draw; experiments/results/random_features_mnist-small/):
+          test error 0.155 (N = 200) falls to 0.121 (N = 783), rises to a sharp peak of 0.847 at N = n = 2000
+          (0.373 at N = 1800, 0.375 at N = 2179), then falls to 0.067 at N = 12000, below the under-parameterized
+          minimum; the test squared loss peaks at N = n too (86.4, against 0.19 at N = 556 and 0.111 at
+          N = 12000), and so does the read-out's norm (2198, against 209 at N = 1800 and 236 at N = 2179). The
+          train loss reaches 0 at N = n (the threshold; the train error is 0 from N = 1549). `double_descent:
+          true` (one seed, so tested only against the 10000 test images' binomial noise: p = 0.001). This is
+          Belkin et al.'s (2019) Fig. 2 at 1/5 scale: zero-one and squared test loss and the norm peak at N = n,
+          and the test error at large N drops below the under-parameterized minimum. The full n = 10^4 is
+          expected to show the same at N = 10^4 (not run). The smoke variant runs on tiny files in the real
+          format in the tests.
 """
 
 from ddjax.config import Config, geometric_widths

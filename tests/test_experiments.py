@@ -11,7 +11,7 @@ from ddjax.run import main
 from ddjax.runs.files import OUTPUT_FILES
 
 EXPERIMENTS = ("random_features", "linear_samplewise", "linear_modelwise", "linear_epochwise", "mlp_mnist1d_epochwise",
-               "mlp_mnist1d_samplewise", "cnn_mnist1d")
+               "mlp_mnist1d_samplewise", "cnn_mnist1d", "custom_model")
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -124,17 +124,23 @@ def load_image_set(image_set: ImageSet, root: pathlib.Path) -> dict[str, np.ndar
     folder is created and the run itself read the files once.
     """
     folder = dataset_folder(image_set, root)
-    key = hashlib.md5("".join(f.md5 for f in image_set.files).encode()).hexdigest()[:12] + f"-v{DECODED_VERSION}"
-    decoded = folder / f"decoded-{key}"
+    decoded = decoded_folder(image_set, root)
     arrays = _read_decoded(decoded)
     if arrays is None:
         paths = [fetch(image_set, file, folder) for file in image_set.files]
         arrays = decode_idx_set(paths) if image_set.fmt == "idx" else decode_cifar10(paths[0])
         check_arrays(image_set, arrays, f"{image_set.name} files in {str(folder)!r}")
-        _write_decoded(decoded, arrays)
+        write_decoded(decoded, arrays)
     for array in arrays.values():
         array.flags.writeable = False  # Shared by every caller of this cache.
     return arrays
+
+
+def decoded_folder(image_set: ImageSet, root: pathlib.Path) -> pathlib.Path:
+    """Where the decoded arrays of `image_set` live in the cache under `root` (named after the originals' md5s,
+    whichever faithful copy they were decoded from: `ddjax.data.importer` writes there too)."""
+    key = hashlib.md5("".join(f.md5 for f in image_set.files).encode()).hexdigest()[:12] + f"-v{DECODED_VERSION}"
+    return root / image_set.name / f"decoded-{key}"
 
 
 def _read_decoded(folder: pathlib.Path) -> dict[str, np.ndarray] | None:
@@ -144,7 +150,7 @@ def _read_decoded(folder: pathlib.Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _write_decoded(folder: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+def write_decoded(folder: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
     """Each .npy is written to a temporary name and renamed, so a reader sees it whole or not at all."""
     tmp = None
     try:

@@ -36,6 +36,11 @@ class ImageSet:
     n_test: int
     image_shape: tuple[int, int, int]  # (height, width, channels), the NHWC layout of the decoded arrays.
     n_classes: int = 10
+    # sha256 of the decoded arrays (`ddjax.data.importer.content_sha256`), checked when a copy in another format
+    # (Keras's .npz, the deeplearning.net pickle) is imported; "" where none is known.
+    content_sha256: str = ""
+    # Importable from the deeplearning.net pickle (mnist.pkl.gz: train, valid, test of float pixels k / 256).
+    deeplearning_pickle: bool = False
 
     @property
     def mirror_variable(self) -> str:
@@ -54,6 +59,12 @@ def _idx_files(*md5s: str) -> tuple[SourceFile, ...]:
     return tuple(SourceFile(name, md5) for name, md5 in zip(names, md5s))
 
 
+# The decoded arrays of MNIST, computed from the deeplearning.net mnist.pkl.gz (md5
+# 98100ca27dc0e07ddd9f822cf9d244db; its train and valid splits in order are the 60000 training images, pixels
+# k / 256). That the original IDX files decode to the same arrays is the standard account of that pickle; no IDX
+# copy was at hand to compare, so imports of the originals are checked by their md5s alone.
+MNIST_CONTENT_SHA256 = "bab833be44432887b8367c256dc3f6f37f73632c1eabcb1cbc894e04f779a312"
+
 # md5s as published by the data sets' pages and used by the usual loaders (torchvision). No sha256 is listed:
 # none could be confirmed on these offline machines.
 IMAGE_SETS: dict[str, ImageSet] = {
@@ -63,7 +74,8 @@ IMAGE_SETS: dict[str, ImageSet] = {
                    "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
          "http://yann.lecun.com/exdb/mnist/"),
-        n_train=60000, n_test=10000, image_shape=(28, 28, 1)),
+        n_train=60000, n_test=10000, image_shape=(28, 28, 1), content_sha256=MNIST_CONTENT_SHA256,
+        deeplearning_pickle=True),
     "fashion_mnist": ImageSet(
         "fashion_mnist", "idx",
         _idx_files("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",

@@ -1,16 +1,21 @@
 """Every data set by name, in one table: the only place that tells data sets apart by their names.
 
 Config validation (which models, methods and training-set sizes a data set allows), `load_dataset`, the
-closed-form solvers and the analysis (whether a theory curve applies) all ask `dataset_info(name)`. To add a
-data set: write its loader (returning a `Dataset`), then add one `DatasetInfo` row to `DATASETS`.
+closed-form solvers and the analysis (whether a theory curve applies) all ask `dataset_info(name)`. The table is
+open: `register(name, info)` adds a row, and the built-in data sets register through it like a user's;
+`register_dataset(name, x_train, y_train, x_test, y_test)` makes a user's arrays a row, and `dataset="npz:PATH"`
+names an .npz of those four arrays (`ddjax.data.arrays` checks both).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ddjax.data.arrays import check_dataset, describe, is_npz, load_npz
 from ddjax.data.datasets import Dataset, load_image_dataset, make_gaussian, make_mnist1d
 from ddjax.data.image_sets import IMAGE_SETS
+from ddjax.errors import ConfigError
+from ddjax.models.registry import caller_file
 
 if TYPE_CHECKING:  # Only for annotations: the config module reads this table to validate names.
     from ddjax.config import Config
@@ -51,29 +56,83 @@ def _image_set(name: str) -> DatasetInfo:
                        n_test=lambda c: IMAGE_SETS[name].n_test, describe_split=lambda c: f"the {name} training set", from_files=True, images=True)
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    # MNIST-1D makes n_samples // 10 samples of each of its 10 classes.
-    "mnist1d": _generated(lambda n_samples: n_samples // 10 * 10,
-                          lambda c: make_mnist1d(c.n_samples, c.train_fraction, c.data_seed)),
-    "gaussian": _generated(lambda n_samples: n_samples,
-                           lambda c: make_gaussian(c.n_samples, c.train_fraction, c.input_dim, c.n_classes,
-                                                   c.teacher_noise, c.data_seed)),
-    "gaussian_regression": DatasetInfo(None, None, models=("linear",), methods=("min_norm",),
-                                       no_label_noise="its noise is noise_var", theory=True),
-    # Features in blocks of different scales, drawn per member (`ddjax.data.multiscale_regression`), trained by
-    # full-batch gradient descent with its risk over time in closed form.
-    "multiscale_regression": DatasetInfo(None, None, models=("linear",), methods=("gradient_descent",),
-                                         no_label_noise="its noise is noise_var"),
-    # Images from their original files (`ddjax.data.image_sets`), uint8 NHWC; n_samples and train_fraction do
-    # not apply: members draw from the official training split and are tested on the official test split.
-    **{name: _image_set(name) for name in IMAGE_SETS},
-}
+DATASETS: dict[str, DatasetInfo] = {}
+BUILT_IN: set[str] = set()  # Names ddjax registers itself: a user's data set cannot take them.
+REGISTERED_IN: dict[str, str | None] = {}  # A user's data set -> the .py file that registered it (None: unknown).
+
+
+def register(name: str, info: DatasetInfo, *, built_in: bool = False, origin: str | None = None) -> None:
+    """Adds data set `name` to the table (a user's registration of a name replaces their earlier one).
+
+    Raises:
+      ConfigError: `name` is not an identifier, or it is a built-in data set's name.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigError(f"dataset name {name!r} is not allowed: letters, digits and underscores, not starting "
+                          f"with a digit")
+    if name in BUILT_IN or (built_in and name in DATASETS):
+        raise ConfigError(f"dataset name {name!r} is taken by a built-in data set ({', '.join(sorted(BUILT_IN))}); "
+                          f"choose another")
+    DATASETS[name] = info
+    if built_in:
+        BUILT_IN.add(name)
+    else:
+        REGISTERED_IN[name] = origin
+
+
+def register_dataset(name: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any, *,
+                     n_classes: int | None = None) -> Dataset:
+    """Makes four arrays the data set `name`: features float [n, d] or uint8 images [n, H, W, C], integer labels.
+
+    Checked here (shapes that disagree, labels outside [0, n_classes) or not integers, NaN or infinite features,
+    an empty split: one-line ConfigError). Members draw n_train from the training split (its first n_train
+    examples) and are tested on the whole test split; label noise, sampling and, for images, `augment` apply as
+    to the built-in data sets. The file of the caller is recorded, so a run folder can find it again.
+
+    Returns:
+      The checked `Dataset`.
+    """
+    dataset = check_dataset(f"dataset {name!r}", x_train, y_train, x_test, y_test, n_classes)
+    register(name, arrays_info(dataset, f"the training split of dataset {name} ({describe(dataset)})",
+                               lambda config: dataset), origin=caller_file())
+    return dataset
+
+
+def arrays_info(dataset: Dataset, split: str, load: Callable[[Config], Dataset], *,
+                from_files: bool = False) -> DatasetInfo:
+    """The row of a data set given as arrays: its own split sizes; images (uint8 NHWC) take `augment`."""
+    return DatasetInfo(load, lambda c: len(dataset.y_train), n_test=lambda c: len(dataset.y_test),
+                       describe_split=lambda c: split, from_files=from_files, images=dataset.x_train.ndim == 4)
+
+
+# MNIST-1D makes n_samples // 10 samples of each of its 10 classes.
+register("mnist1d", _generated(lambda n_samples: n_samples // 10 * 10,
+                               lambda c: make_mnist1d(c.n_samples, c.train_fraction, c.data_seed)), built_in=True)
+register("gaussian", _generated(lambda n_samples: n_samples,
+                                lambda c: make_gaussian(c.n_samples, c.train_fraction, c.input_dim, c.n_classes,
+                                                        c.teacher_noise, c.data_seed)), built_in=True)
+register("gaussian_regression", DatasetInfo(None, None, models=("linear",), methods=("min_norm",),
+                                            no_label_noise="its noise is noise_var", theory=True), built_in=True)
+# Features in blocks of different scales, drawn per member (`ddjax.data.multiscale_regression`), trained by
+# full-batch gradient descent with its risk over time in closed form.
+register("multiscale_regression", DatasetInfo(None, None, models=("linear",), methods=("gradient_descent",),
+                                              no_label_noise="its noise is noise_var"), built_in=True)
+# Images from their original files (`ddjax.data.image_sets`), uint8 NHWC; n_samples and train_fraction do not
+# apply: members draw from the official training split and are tested on the official test split.
+for _name in IMAGE_SETS:
+    register(_name, _image_set(_name), built_in=True)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The table row of data set `name`; ValueError naming the allowed names if there is none."""
+    """The table row of data set `name` ("npz:PATH": the file's, read and checked); ConfigError naming the
+    allowed names if there is none."""
+    if is_npz(name):
+        dataset = load_npz(name)
+        return arrays_info(dataset, f"the training split of {name} ({describe(dataset)})",
+                           lambda config: load_npz(config.dataset), from_files=True)
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}, npz:PATH (an .npz with "
+                          f"x_train, y_train, x_test, y_test), or a name given to ddjax.register_dataset")
     return DATASETS[name]
 
 

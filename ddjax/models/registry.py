@@ -1,13 +1,17 @@
 """Every model family by name, in one table: the only place that tells families apart by their names.
 
 Config validation, the sweep (which layout can hold a family), the cost model of width groups, the packed layout
-and the closed-form solvers all ask `model_info(name)`. To add a family: write it for one member as a `Family`
-(`ddjax.models.family`: per example with `stateless_family`, or a flax module with `flax_family`), then add one
-`ModelInfo` row to `MODELS`.
+and the closed-form solvers all ask `model_info(name)`. The table is open: `register(name, info)` adds a row, and
+the built-in families register through it as a user's do (`ddjax.models.user.register_model` makes the row of a
+user's flax module or `Family`). To add a built-in: write it for one member as a `Family`
+(`ddjax.models.family`: per example with `stateless_family`, or a flax module with `flax_family`), then register
+one `ModelInfo` row below.
 """
 
 from __future__ import annotations
 
+import pathlib
+import sys
 from typing import Callable, NamedTuple
 
 import jax
@@ -16,6 +20,7 @@ from ddjax.models.conv import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, 
                                cnn5_parameters, conv_family, resnet18_activations, resnet18_macs,
                                resnet18_parameters)
 from ddjax.models.families import cosine_features, mlp, random_features
+from ddjax.errors import ConfigError
 from ddjax.models.family import Family
 
 
@@ -46,12 +51,16 @@ class ModelInfo(NamedTuple):
     # (every weight and every activation takes at least one multiply-accumulate), loose for convolutions.
     parameters: Callable[[int, int, int, int], int] | None = None
     activations: Callable[[int, int, int, int], int] | None = None
-    # Convolutional (`ddjax.models.conv`): `build` is (depth, input_shape, n_classes) -> Family and
-    # `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes, depth) -> int.
+    # Built for the shape of one example (`ddjax.models.conv`, and a user's module): `build` is (depth, input_shape,
+    # n_classes) -> Family and `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes,
+    # depth) -> int; no bfloat16 path; one device of a split CPU (its matmuls use every core).
     convolutional: bool = False
     # Rows evaluated at once (`lax.map` over chunks of them), so that no activation of a whole split is held;
     # 0: every row in one batch (the per-example families, whose evaluation is one matmul per layer).
     eval_batch: int = 0
+    # Members can be zero-padded to a wider member's shapes (the rule of `ddjax.models.family`); False (a user's
+    # module): each width trains in a group of its own.
+    paddable: bool = True
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -89,31 +98,63 @@ def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ..
                      convolutional=True, eval_batch=CONV_EVAL_BATCH)
 
 
-MODELS: dict[str, ModelInfo] = {
-    "mlp": ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),
-                     parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True),
-    "random_relu_features": ModelInfo(lambda depth: random_features("relu"), _readout_macs,
-                                      PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,
-                                      parameters=_readout_parameters, activations=_mlp_activations),
-    "random_fourier_features": ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
-                                         PackedForm("features", cosine_features, fixed_features=True),
-                                         closed_form=True, parameters=_readout_parameters,
-                                         activations=_mlp_activations),
-    "cnn1d": _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",)),
-    "cnn5": _conv_info("cnn5", cnn5_macs, cnn5_parameters, cnn5_activations, ("cifar10",)),
-    "resnet18": _conv_info("resnet18", resnet18_macs, resnet18_parameters, resnet18_activations,
-                           ("mnist", "fashion_mnist", "cifar10")),
-    # Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
-    # On multiscale_regression it is trained by full-batch gradient descent (method="gradient_descent").
-    "linear": ModelInfo(None, _readout_macs, closed_form=True,
-                        datasets=("gaussian_regression", "multiscale_regression")),
-}
+MODELS: dict[str, ModelInfo] = {}
+BUILT_IN: set[str] = set()  # Names ddjax registers itself: a user's family cannot take them.
+REGISTERED_IN: dict[str, str | None] = {}  # A user's family -> the .py file that registered it (None: unknown).
+
+
+def register(name: str, info: ModelInfo, *, built_in: bool = False, origin: str | None = None) -> None:
+    """Adds family `name` to the table (a user's registration of a name replaces their earlier one).
+
+    Raises:
+      ConfigError: `name` is not an identifier, or it is a built-in family's name.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigError(f"model name {name!r} is not allowed: letters, digits and underscores, not starting "
+                          f"with a digit")
+    if name in BUILT_IN or (built_in and name in MODELS):
+        raise ConfigError(f"model name {name!r} is taken by a built-in family ({', '.join(sorted(BUILT_IN))}); "
+                          f"choose another")
+    MODELS[name] = info
+    if built_in:
+        BUILT_IN.add(name)
+    else:
+        REGISTERED_IN[name] = origin
+
+
+def caller_file(depth: int = 2) -> str | None:
+    """The .py file of the code `depth` frames up (the caller of a register function), or None for a notebook
+    cell or an interactive session."""
+    path = sys._getframe(depth).f_code.co_filename
+    return str(pathlib.Path(path).resolve()) if path.endswith(".py") and pathlib.Path(path).is_file() else None
+
+
+register("mlp", ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),
+                          parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True),
+         built_in=True)
+register("random_relu_features", ModelInfo(lambda depth: random_features("relu"), _readout_macs,
+                                           PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,
+                                           parameters=_readout_parameters, activations=_mlp_activations),
+         built_in=True)
+register("random_fourier_features", ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
+                                              PackedForm("features", cosine_features, fixed_features=True),
+                                              closed_form=True, parameters=_readout_parameters,
+                                              activations=_mlp_activations), built_in=True)
+register("cnn1d", _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",)), built_in=True)
+register("cnn5", _conv_info("cnn5", cnn5_macs, cnn5_parameters, cnn5_activations, ("cifar10",)), built_in=True)
+register("resnet18", _conv_info("resnet18", resnet18_macs, resnet18_parameters, resnet18_activations,
+                                ("mnist", "fashion_mnist", "cifar10")), built_in=True)
+# Minimum-norm least squares on x ~ N(0, I_p) itself: the design is drawn per member by the data set.
+# On multiscale_regression it is trained by full-batch gradient descent (method="gradient_descent").
+register("linear", ModelInfo(None, _readout_macs, closed_form=True,
+                             datasets=("gaussian_regression", "multiscale_regression")), built_in=True)
 
 
 def model_info(name: str) -> ModelInfo:
-    """The table row of model family `name`; ValueError naming the allowed names if there is none."""
+    """The table row of model family `name`; ConfigError naming the allowed names if there is none."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}, or a name given to "
+                          f"ddjax.register_model")
     return MODELS[name]
 
 
