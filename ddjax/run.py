@@ -137,7 +137,8 @@ def _reanalyze(out: str) -> int:
     from ddjax.runs.outputs import reanalyze
 
     try:
-        restore_registrations(run_folder.read_meta(out))
+        if run_folder.status(out) == "finished":  # Else `reanalyze` says what the folder lacks.
+            restore_registrations(run_folder.read_meta(out))
         report = reanalyze(out)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -14,6 +14,7 @@ PACKAGE = ROOT / "ddjax"
 # Lower layers first: a module may import its own layer's modules and those of LOWER layers only.
 LAYERS = [
     ("ddjax.arguments", "ddjax.errors", "ddjax.result"),
+    ("ddjax.registration",),
     ("ddjax.models",),
     ("ddjax.data",),
     ("ddjax.config",),

@@ -193,7 +193,7 @@ def test_a_run_split_into_programs_writes_a_finished_folder(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
     assert report["timing"]["n_programs"] == 2 and report["timing"]["n_compiles"] == 1
-    assert "2 consecutive programs (memory planning)" in capsys.readouterr().out
+    assert "2 consecutive programs (memory planning" in capsys.readouterr().out
     assert not np.isnan(np.load(out / "curves.npz")["test_error"]).any()
 
 

@@ -15,7 +15,7 @@ from ddjax.data.arrays import check_dataset, describe, is_npz, load_npz
 from ddjax.data.datasets import Dataset, load_image_dataset, make_gaussian, make_mnist1d
 from ddjax.data.image_sets import IMAGE_SETS
 from ddjax.errors import ConfigError
-from ddjax.models.registry import caller_file
+from ddjax.registration import add_row, caller_file
 
 if TYPE_CHECKING:  # Only for annotations: the config module reads this table to validate names.
     from ddjax.config import Config
@@ -62,22 +62,9 @@ REGISTERED_IN: dict[str, str | None] = {}  # A user's data set -> the .py file t
 
 
 def register(name: str, info: DatasetInfo, *, built_in: bool = False, origin: str | None = None) -> None:
-    """Adds data set `name` to the table (a user's registration of a name replaces their earlier one).
-
-    Raises:
-      ConfigError: `name` is not an identifier, or it is a built-in data set's name.
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ConfigError(f"dataset name {name!r} is not allowed: letters, digits and underscores, not starting "
-                          f"with a digit")
-    if name in BUILT_IN or (built_in and name in DATASETS):
-        raise ConfigError(f"dataset name {name!r} is taken by a built-in data set ({', '.join(sorted(BUILT_IN))}); "
-                          f"choose another")
-    DATASETS[name] = info
-    if built_in:
-        BUILT_IN.add(name)
-    else:
-        REGISTERED_IN[name] = origin
+    """Adds data set `name` to the table (`ddjax.registration.add_row`: a built-in name cannot be taken)."""
+    add_row(DATASETS, BUILT_IN, REGISTERED_IN, name, info, kind="dataset", noun="data set", built_in=built_in,
+            origin=origin)
 
 
 def register_dataset(name: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any, *,

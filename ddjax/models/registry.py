@@ -10,8 +10,6 @@ one `ModelInfo` row below.
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Callable, NamedTuple
 
 import jax
@@ -22,6 +20,7 @@ from ddjax.models.conv import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, 
 from ddjax.models.families import cosine_features, mlp, random_features
 from ddjax.errors import ConfigError
 from ddjax.models.family import Family
+from ddjax.registration import add_row
 
 
 class PackedForm(NamedTuple):
@@ -104,29 +103,9 @@ REGISTERED_IN: dict[str, str | None] = {}  # A user's family -> the .py file tha
 
 
 def register(name: str, info: ModelInfo, *, built_in: bool = False, origin: str | None = None) -> None:
-    """Adds family `name` to the table (a user's registration of a name replaces their earlier one).
-
-    Raises:
-      ConfigError: `name` is not an identifier, or it is a built-in family's name.
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ConfigError(f"model name {name!r} is not allowed: letters, digits and underscores, not starting "
-                          f"with a digit")
-    if name in BUILT_IN or (built_in and name in MODELS):
-        raise ConfigError(f"model name {name!r} is taken by a built-in family ({', '.join(sorted(BUILT_IN))}); "
-                          f"choose another")
-    MODELS[name] = info
-    if built_in:
-        BUILT_IN.add(name)
-    else:
-        REGISTERED_IN[name] = origin
-
-
-def caller_file(depth: int = 2) -> str | None:
-    """The .py file of the code `depth` frames up (the caller of a register function), or None for a notebook
-    cell or an interactive session."""
-    path = sys._getframe(depth).f_code.co_filename
-    return str(pathlib.Path(path).resolve()) if path.endswith(".py") and pathlib.Path(path).is_file() else None
+    """Adds family `name` to the table (`ddjax.registration.add_row`: a built-in name cannot be taken)."""
+    add_row(MODELS, BUILT_IN, REGISTERED_IN, name, info, kind="model", noun="family", built_in=built_in,
+            origin=origin)
 
 
 register("mlp", ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),

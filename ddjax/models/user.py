@@ -33,7 +33,8 @@ import numpy as np
 from ddjax.errors import ConfigError
 from ddjax.models.derived import counted, derived_counts
 from ddjax.models.family import Family
-from ddjax.models.registry import CONV_EVAL_BATCH, ModelInfo, caller_file, register
+from ddjax.models.registry import CONV_EVAL_BATCH, ModelInfo, register
+from ddjax.registration import caller_file
 
 COLLECTIONS = ("params", "batch_stats")  # What a member's variables may hold.
 
