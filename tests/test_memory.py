@@ -192,8 +192,9 @@ def test_a_run_split_into_programs_writes_a_finished_folder(tmp_path, capsys):
     code = main(["mlp_mnist1d:smoke", "--set", "max_members_per_program=4", "--out", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    assert report["timing"]["n_programs"] == 2 and report["timing"]["n_compiles"] == 1
-    assert "2 consecutive programs (memory planning" in capsys.readouterr().out
+    n_programs = report["timing"]["n_programs"]  # 2 on 2 devices; the split depends on the device count.
+    assert n_programs >= 2 and report["timing"]["n_compiles"] == 1
+    assert f"{n_programs} consecutive programs (memory planning" in capsys.readouterr().out
     assert not np.isnan(np.load(out / "curves.npz")["test_error"]).any()
 
 
