@@ -36,7 +36,8 @@ Result:   double descent: true (the calibrated test of ddjax.analysis.verdict: p
           no width reaches train error 0). The oracle optimal curve (1e-2 from width 14 up) falls from 0.678
           (width 4) to 0.530 (width 21), 0.542 (32), then 0.511-0.520 up to width 1400: monotone by the calibrated
           rise test (largest rise 0.013, p = 0.92), no double descent (p = 0.80), below the unregularized curve by
-          0.06-0.11 from width 32 on. No validation choice yet: the trainer records no `val_error` curves.
+          0.06-0.11 from width 32 on. This run had no validation split; `--set validation_fraction=0.2` adds the choice on
+          held-out rows (the grouped layout; not yet measured at this size).
 """
 
 from ddjax.config import Config, geometric_widths

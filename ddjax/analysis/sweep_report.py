@@ -97,8 +97,7 @@ def regularization_section(result: SweepResult, config: Config) -> list[dict[str
         entry = {"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error,
                                                                 n_test=n_test_examples(config))}
         if val_error is None:
-            entry["note"] = ("no validation choice: the run has no val_error curves (validation_fraction=0"
-                             + (", and the trainer records none yet)" if config.method == "train" else ")"))
+            entry["note"] = "no validation choice: the run has no val_error curves (validation_fraction=0)"
         entries.append(entry)
     return entries
 
