@@ -174,7 +174,7 @@ def _read_unfinished(path: pathlib.Path, config: Config | None, loaded: list) ->
     processes = meta.get("n_processes", 1)
     if processes != jax.process_count():
         raise ConfigError(f"cannot resume {str(path)!r} on {jax.process_count()} process(es): it was trained by "
-                          f"{processes}; resume it on the same topology (see README, Running on TPU and GPU)")
+                          f"{processes}; resume it on the same topology (see docs/devices.md, Running on TPU and GPU)")
     checkpoint.discard_partial_write(path)
     saved = checkpoint.load_checkpoint(path)
     if saved is not None:

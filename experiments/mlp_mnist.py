@@ -10,14 +10,27 @@ on the device (uint8 stays uint8 in memory).
 Command:  python -m ddjax.run mlp_mnist          (variants: mlp_mnist:smoke, mlp_mnist:noise, mlp_mnist:cpu)
 Variant:  cpu: one seed, 6000 steps (192 epochs), 12 evaluations: a first look that fits a loaded 2-core CPU.
 Data:     real MNIST, imported into the cache from the deeplearning.net pickle (`python -m ddjax.data import
-          mnist mnist.pkl.gz`, content sha256 checked; see README, Data sets).
-Runtime:  `cpu`, measured on real MNIST on the 2-core Intel Xeon under load from other jobs (load average 7-13),
-          split into 2 devices (the CLI's default), packed layout: 4 min 35 s for the whole command (compile
-          1.8 s, training 267.8 s); the same with `--set label_noise=0`: 8 min 26 s (training 485.8 s, the load
-          having risen). The default (2 seeds, 20000 steps) and `noise` are not yet run on real MNIST: projected
-          at about 30 min each on the 2-core CPU (from 84 ms per training step of all 30 members and 6.9 s per
-          evaluation, measured on random images of MNIST's shape under load).
-Result:   `cpu` on real MNIST (4000 training images, 20% label noise, one seed; experiments/results/mlp_mnist-cpu/):
+          mnist mnist.pkl.gz`, content sha256 checked; see docs/data.md).
+Runtime:  the default, measured on real MNIST on the quiet 2-core Intel Xeon, split into 2 devices (the CLI's
+          default), packed layout: 6 min 42 s for the whole command (compile 0.8 s, training 397.7 s); `noise`
+          (45 members, one seed), the same machine quiet: 10 min 19 s (training 613.1 s).
+          `cpu`, under load from other jobs (load average 7-13): 4 min 35 s (training 267.8 s); the same with
+          `--set label_noise=0`: 8 min 26 s (training 485.8 s, the load having risen).
+Result:   the default on real MNIST (4000 training images, 20% label noise, 2 seeds; experiments/results/mlp_mnist/):
+          test error 0.339 at width 5 (the under-parameterized minimum) rises to a peak of 0.376 at width 18, the
+          interpolation threshold (train error 0.00175), then falls steadily to 0.155 at width 1000 (0.320 at 29,
+          0.246 at 70, 0.199 at 169); the two seeds agree within 0.01 from width 5 on. The shape is Nakkiran et
+          al.'s (2019) model-wise double descent with its peak at the threshold, but the calibrated verdict is
+          `double_descent: false` (p = 0.085, level 0.05): with 2 seeds, a rise of 0.037 does not clear the null
+          distribution of the largest descent; more seeds would decide it.
+          `noise` (one seed; experiments/results/mlp_mnist-noise/): the peak grows with label noise, as in
+          Nakkiran et al. (2019): noise 0: no peak, 0.696 (width 2) -> 0.052 (width 642), threshold at width 5,
+          `double_descent: false`; 10%: 0.283 (width 5) -> peak 0.298 (width 8, threshold at 12) -> 0.095,
+          `true` (p = 0.007); 20%: 0.335 (width 5) -> peak 0.385 (width 12, threshold at 18) -> 0.153, `true`
+          (p = 0.001); one seed, so tested only against the test images' binomial noise. Its 10% width-169 member
+          is also the one curve here whose test error falls, rises and falls again over training (0.100 at step
+          184, 0.152 at 7052, 0.116 at 11876; one seed, not yet confirmed with several).
+          `cpu` on real MNIST (4000 training images, 20% label noise, one seed; experiments/results/mlp_mnist-cpu/):
           test error 0.264 at widths 5 and 12 rises to a peak of 0.306 at width 18 (train error 0.076), falls
           through the interpolation threshold at width 45 (train error 0.0015) and on to 0.152 at widths 642 and
           1000; `double_descent: true` (one seed: tested only against the 10000 test images' binomial noise,
@@ -26,7 +39,7 @@ Result:   `cpu` on real MNIST (4000 training images, 20% label noise, one seed; 
           Without label noise (`--set label_noise=0`, experiments/results/mlp_mnist-cpu-noise0/) the curve falls
           monotonically: 0.700 (width 2), 0.103 (width 12, the first with train error 0, from width 8 at 0.008)
           to 0.053 (widths 642, 1000), `double_descent: false`: label noise makes the peak, as Nakkiran et al.
-          report (their peak grows with noise). Not yet run with 2 seeds and 20000 steps (the default). The smoke
+          report (their peak grows with noise). The smoke
           variant runs on tiny files in the real format in the tests.
 """
 

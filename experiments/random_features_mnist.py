@@ -30,7 +30,7 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
           and leaves a 0.0125 rise there (0.1216 -> 0.1309): not monotone (p = 0.015), double descent p = 0.014;
           both tested only against binomial test noise (one seed), a lower bound of the noise.
 Data:     real MNIST, imported into the cache from the deeplearning.net pickle (`python -m ddjax.data import
-          mnist mnist.pkl.gz`, content sha256 checked; see README, Data sets).
+          mnist mnist.pkl.gz`, content sha256 checked; see docs/data.md).
 Runtime:  `small`, measured on real MNIST: 3 min 3 s for the whole command (compile 12.2 s, solve 164.9 s) on the
           2-core Intel Xeon, under load from other jobs (load average 5-8). The full size (n = 10^4) is
           not yet run on real MNIST: projected at about 5 h on the 2-core CPU, by a flop count 65x the small variant's

@@ -186,7 +186,7 @@ def test_another_process_count_is_refused_with_one_line_and_nothing_written(runs
     assert code == 2
     assert err.strip().splitlines() == [
         f"error: cannot resume {run!r} on 1 process(es): it was trained by 2; resume it on the same topology "
-        "(see README, Running on TPU and GPU)"]
+        "(see docs/devices.md, Running on TPU and GPU)"]
     assert runs["after_refusal"] == runs["unfinished"] == ["checkpoint.npz", "config.json"]
 
 
