@@ -9,6 +9,7 @@ ConfigError, exit code 2 from the CLI), raised before any run folder exists.
 from __future__ import annotations
 
 import functools
+import os
 import pathlib
 import zipfile
 from typing import Any
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ddjax.data.datasets import Dataset
+from ddjax.data.image_data import SPLITS
 from ddjax.errors import ConfigError
 
-SPLITS = ("x_train", "y_train", "x_test", "y_test")
 NPZ_PREFIX = "npz:"  # dataset="npz:PATH" reads an .npz with the four SPLITS keys (Keras's mnist.npz layout).
 
 
@@ -102,17 +103,22 @@ def load_npz(name: str) -> Dataset:
 @functools.lru_cache(maxsize=4)
 def _load_npz(path: str, size: int, mtime_ns: int) -> Dataset:
     source = f"dataset='npz:{path}'"
+    return check_dataset(source, *read_npz_splits(path, source, ConfigError))
+
+
+def read_npz_splits(path: str | os.PathLike, source: str, error: type[Exception]) -> list[np.ndarray]:
+    """x_train, y_train, x_test, y_test of a Keras-layout .npz (no pickles), as stored; a missing key or an
+    unreadable file raises `error` with one line that starts with `source`."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [split for split in SPLITS if split not in npz.files]
             if missing:
-                raise ConfigError(f"{source}: the file has no {', '.join(missing)} (keys: {', '.join(npz.files)}); "
-                                  f"expected {', '.join(SPLITS)}")
-            arrays = [npz[split] for split in SPLITS]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        reason = str(error).replace("\n", " ")
-        raise ConfigError(f"{source}: not a readable .npz of arrays ({type(error).__name__}: {reason})") from None
-    return check_dataset(source, *arrays)
+                raise error(f"{source}: the file has no {', '.join(missing)} (keys: {', '.join(npz.files)}); "
+                            f"expected {', '.join(SPLITS)}")
+            return [npz[split] for split in SPLITS]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as reason:
+        words = str(reason).replace("\n", " ")
+        raise error(f"{source}: not a readable .npz of arrays ({type(reason).__name__}: {words})") from None
 
 
 def is_npz(name: str) -> bool:

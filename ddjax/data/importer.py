@@ -22,6 +22,7 @@ import tempfile
 
 import numpy as np
 
+from ddjax.data.arrays import read_npz_splits
 from ddjax.data.download import DataError, cache_root, dataset_folder, md5_of
 from ddjax.data.image_data import (READ_ERRORS, SPLITS, check_arrays, decoded_folder, load_image_set,
                                    write_decoded)
@@ -114,15 +115,7 @@ def _copy_originals(image_set: ImageSet, paths: list[pathlib.Path], folder: path
 
 def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
     """x_train, y_train, x_test, y_test of a Keras-layout .npz as uint8 NHWC images and int32 labels."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [split for split in SPLITS if split not in npz.files]
-            if missing:
-                raise DataError(f"{str(path)!r} has no {', '.join(missing)} (keys: {', '.join(npz.files)}); expected "
-                                f"{', '.join(SPLITS)}")
-            raw = {split: npz[split] for split in SPLITS}
-    except READ_ERRORS as error:
-        raise DataError(f"{str(path)!r} is not a readable .npz ({type(error).__name__}: {error})") from None
+    raw = dict(zip(SPLITS, read_npz_splits(path, repr(str(path)), DataError)))
     return {split: (_image_array if split.startswith("x") else _label_array)(raw[split], path, split)
             for split in SPLITS}
 
