@@ -29,7 +29,10 @@ Result:   the default on real MNIST (4000 training images, 20% label noise, 2 se
           `true` (p = 0.007); 20%: 0.335 (width 5) -> peak 0.385 (width 12, threshold at 18) -> 0.153, `true`
           (p = 0.001); one seed, so tested only against the test images' binomial noise. Its 10% width-169 member
           is also the one curve here whose test error falls, rises and falls again over training (0.100 at step
-          184, 0.152 at 7052, 0.116 at 11876; one seed, not yet confirmed with several).
+          184, 0.152 at 7052, 0.116 at 11876; one seed). Not confirmed with four: `--set label_noise=0.1 --set
+          width=109,169,264 --set seed=0,1,2,3` (5 min 37 s, the CPU shared with the test suite) gives width 169's
+          seed mean 0.100 (step 184) -> 0.126 (step 7052) -> 0.119 (step 20000), a rise within noise (epoch-wise
+          verdict false, p = 0.18); width 109 is U-shaped (+0.026, p = 0.021), width 264 falls and stays.
           `cpu` on real MNIST (4000 training images, 20% label noise, one seed; experiments/results/mlp_mnist-cpu/):
           test error 0.264 at widths 5 and 12 rises to a peak of 0.306 at width 18 (train error 0.076), falls
           through the interpolation threshold at width 45 (train error 0.0015) and on to 0.152 at widths 642 and
