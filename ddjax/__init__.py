@@ -4,14 +4,14 @@ __version__ = "0.1.0"
 
 from ddjax.analysis.epochwise import EpochwiseReport, epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, bootstrap_seeds, effective_model_complexity
-from ddjax.data.registry import register_dataset
+from ddjax.analysis.verdict import PeakTest, peak_test
 from ddjax.config import Config, ConfigError, apply_overrides, geometric_widths, replace
+from ddjax.data.registry import register_dataset
 from ddjax.experiment import experiment_config, load_experiment, resume_experiment, run_experiment
-from ddjax.members import expand_members
 from ddjax.models.user import register_model
 from ddjax.result import SweepResult
 from ddjax.sweep import run_sweep
-from ddjax.analysis.verdict import PeakTest, peak_test
+from ddjax.training.members import expand_members
 
 __all__ = [
     "Config", "ConfigError", "DoubleDescentReport", "EpochwiseReport", "PeakTest", "SweepResult", "analyze",

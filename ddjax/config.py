@@ -15,9 +15,9 @@ from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
 from ddjax.models.registry import MODELS, model_info
+from ddjax.optimizers import OPTIMIZERS
 
 METHODS = ("train", "min_norm", "gradient_descent")
-OPTIMIZERS = ("sgd", "momentum", "adam")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
 LOSSES = ("cross_entropy", "squared")
 MODES = ("vmap", "serial")
@@ -228,7 +228,7 @@ def validate(config: Config) -> Config:
     dataset_info(c.dataset)  # npz:PATH: the file is read and checked here (a one-line ConfigError).
     _require(c.model in MODELS, "model", c.model,
              f"one of {', '.join(MODELS)}, or a name given to ddjax.register_model")
-    for key, choices in (("optimizer", OPTIMIZERS),
+    for key, choices in (("optimizer", tuple(OPTIMIZERS)),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
                          ("lr_schedule", LR_SCHEDULES)):
@@ -394,7 +394,8 @@ def _validate_validation(c: Config) -> None:
 
 
 def chunk_steps_of(steps: int, n_chunks: int) -> int:
-    """Loop steps per chunk so that `n_chunks` chunks cover the `steps + 1` loop steps (the trainer's chunk)."""
+    """Loop steps per chunk so that `n_chunks` chunks cover the `steps + 1` loop steps (the trainer's
+    `TrainSpec.chunk_steps`; extra loop steps are no-ops)."""
     return -(-(steps + 1) // min(n_chunks, steps + 1))
 
 

@@ -19,12 +19,16 @@ class SweepResult:
     eval_steps: np.ndarray
     curves: dict[str, np.ndarray]
     diverged_step: np.ndarray
-    group_widths: tuple[int, ...]  # Padded width of each group (packed: total units of a stream).
+    # What the layout padded to: each group's width (grouped, padded), each bucket's block size (blockpacked), the
+    # units of a stream (packed), the distinct widths (serial).
+    group_widths: tuple[int, ...]
     compile_seconds: float
     run_seconds: float
     n_compiles: int
-    scheme: str = "closed_form"  # "packed", "grouped", "padded", "serial" or "closed_form".
-    padding_efficiency: float = 1.0  # Real hidden units / executed hidden units.
+    scheme: str = "closed_form"  # "packed", "blockpacked", "grouped", "padded", "serial" or "closed_form".
+    # Useful multiply-accumulates / executed ones, both counted by the model registry (`forward_macs`) at the
+    # members' true widths and at the widths the layout executes (1.0: nothing padded).
+    padding_efficiency: float = 1.0
     n_devices: int = 1  # Devices the member axis was split over.
     n_programs: int = 1  # Consecutive programs over subsets of members (more than 1 where memory ran short).
 

@@ -7,14 +7,16 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data.registry import load_dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.runs.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.sweep import run_sweep
-from ddjax.training import block_layout, blockpacked
-from ddjax.training.block_layout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
-from ddjax.training.blockpacked import block_program, block_setup, initial_states
-from ddjax.training.packed.streams import packed_data
-from ddjax.training.trainer import CURVES, build_program, example_losses, train
+from ddjax.training.blockpacked import layout as block_layout, model as blockpacked
+from ddjax.training.blockpacked.layout import pack_params, part_layouts, plan_buckets, unpack_member, worthwhile_parts
+from ddjax.training.blockpacked.model import block_setup
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.metrics import example_losses
+from ddjax.training.spec import CURVES
+from ddjax.training.streams import initial_states, packed_data, stream_program
+from ddjax.training.trainer import build_program, train
 from reference import assert_close, assert_same_curves
 
 
@@ -39,7 +41,7 @@ def test_block_packed_members_equal_serial_members(tiny_config, overrides, n_par
     config = replace(tiny_config, width=(1, 3, 9, 20, 21), precision="float64", **overrides)
     dataset, data, spec, coords, setup = _setup(config, n_parts)
     assert len(setup.model.layouts) == n_parts
-    state = train(block_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
+    state = train(stream_program(setup.model), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     programs = {}
     for i in range(len(coords["width"])):
         s, k, width = setup.stream_of[i], setup.slot_of[i], int(coords["width"][i])
@@ -120,7 +122,7 @@ def test_pack_and_unpack_are_inverse(tiny_config):
 def test_host_initial_states_equal_the_jitted_init(tiny_config, optimizer):
     config = replace(tiny_config, width=(2, 7), depth=2, optimizer=optimizer)
     _, _, _, _, setup = _setup(config)
-    jitted = block_program(setup).init((setup.params,), (setup.streams,))[0]
+    jitted = stream_program(setup.model).init((setup.params,), (setup.streams,))[0]
     host = initial_states(setup.model, setup.params, setup.streams)
     assert jax.tree.structure(host) == jax.tree.structure(jitted)
     for got, want in zip(jax.tree.leaves(host), jax.tree.leaves(jitted)):

@@ -9,12 +9,12 @@ from jax import lax
 
 from ddjax.config import Config, replace
 from ddjax.data import Dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.conv import cnn1d_macs, cnn5_macs, conv_family, parameter_count, resnet18_macs
 from ddjax.models.conv_ops import conv_form, patch_conv
 from ddjax.models.registry import forward_macs, get_model
 from ddjax.models.registry import parameter_count as registry_parameter_count
 from ddjax.sweep import run_sweep
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.training.trainer import build_program, train
 from reference import assert_same_curves
 

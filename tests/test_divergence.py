@@ -13,23 +13,25 @@ from ddjax.analysis.sweep_report import slices
 from ddjax.config import replace
 from ddjax.data.registry import load_dataset
 from ddjax.experiment import run_experiment
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.sweep import run_sweep
-from ddjax.training.trainer import CURVES, member_init, member_step
+from ddjax.training.layouts import grouped
+from ddjax.training.member import member_init, member_step
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.spec import CURVES
 
 HUGE = 1e30  # Large enough that even Adam, whose steps are about the learning rate, overflows in two steps.
 
 
 def _give_one_member_a_huge_learning_rate(monkeypatch, width, seed):
-    """Patches the sweep so that only the member (width, seed) trains with learning rate HUGE."""
-    stack = sweep.stack_members
+    """Patches the grouped layout so that only the member (width, seed) trains with learning rate HUGE."""
+    stack = grouped.stack_members
 
     def stack_with_one_huge_rate(coords, index, *args, **kwargs):
         initial, members = stack(coords, index, *args, **kwargs)
         hit = jnp.asarray((coords["width"][index] == width) & (coords["seed"][index] == seed))
         return initial, members._replace(learning_rate=jnp.where(hit, HUGE, members.learning_rate))
 
-    monkeypatch.setattr(sweep, "stack_members", stack_with_one_huge_rate)
+    monkeypatch.setattr(grouped, "stack_members", stack_with_one_huge_rate)
 
 
 def test_diverging_member_is_flagged_excluded_and_isolated(tiny_config, tmp_path, monkeypatch):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from ddjax.config import ConfigError, config_from_dict, replace, steps_per_epoch, to_dict
+from ddjax.data.registry import load_dataset
 from ddjax.data.sampling import batch_indices, epoch_batch, epoch_permutation, sample_batch
 from ddjax.sweep import run_sweep
-from ddjax.data.registry import load_dataset
-from ddjax.training.trainer import CURVES
+from ddjax.training.spec import CURVES
 from reference import assert_same_curves
 
 

@@ -5,13 +5,13 @@ import jax
 import numpy as np
 import pytest
 
-from ddjax.data.augment import standardize_on_host
 from ddjax.config import Config, replace
 from ddjax.data import Dataset, member_labels
-from ddjax.training.packed.streams import packed_data
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.data.augment import standardize_on_host
 from ddjax.sweep import run_sweep
-from ddjax.training.packed.setup import packed_setup
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.packed.model import packed_setup
+from ddjax.training.streams import packed_data
 from ddjax.training.trainer import build_program, train
 from reference import assert_close, assert_same_curves
 

@@ -13,13 +13,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ddjax"
 # Lower layers first: a module may import its own layer's modules and those of LOWER layers only.
 LAYERS = [
-    ("ddjax.arguments", "ddjax.errors", "ddjax.result"),
+    ("ddjax.arguments", "ddjax.errors", "ddjax.optimizers", "ddjax.result"),
     ("ddjax.registration",),
     ("ddjax.models",),
     ("ddjax.data",),
     ("ddjax.config",),
     ("ddjax.training",),
-    ("ddjax.members",),
     ("ddjax.solvers",),
     ("ddjax.sweep",),
     ("ddjax.analysis",),

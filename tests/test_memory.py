@@ -15,12 +15,13 @@ from ddjax import sweep
 from ddjax.config import INT32_MAX, ConfigError, replace
 from ddjax.data.registry import load_dataset
 from ddjax.experiment import run_experiment
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.run import main
 from ddjax.sweep import run_sweep
 from ddjax.training.memory import chunk_indices, chunks_needed, device_budget, host_memory_bytes
-from ddjax.training.packed.setup import packed_program, packed_setup
-from ddjax.training.packed.streams import initial_states, packed_data
+from ddjax.training.streams import stream_program
+from ddjax.training.packed.model import packed_setup
+from ddjax.training.streams import initial_states, packed_data
 from ddjax.training.trainer import build_program
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_estimate_bounds_what_xla_allocates_for_a_packed_program(tiny_config):
     config = replace(tiny_config, width=(3, 9, 40, 100))
     dataset, spec, needs, _ = _needs(config)
     setup = packed_setup(config, dataset, spec, expand_members(config))
-    program = packed_program(setup)
+    program = stream_program(setup.model)
     states = (initial_states(setup.model, setup.params, setup.streams),)
     compiled = program.run_chunk.lower(states, (setup.streams,), packed_data(shared_data(dataset, config)),
                                        jax.numpy.int32(0)).compile()
@@ -103,10 +104,10 @@ def _assert_same_curves(split, whole, config):
     np.testing.assert_array_equal(split.diverged_step, whole.diverged_step)
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme, depth", [("packed", 1), ("grouped", 1), ("blockpacked", 2)])
 @pytest.mark.usefixtures("x64")
-def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")  # 12 members.
+def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(tiny_config, scheme, depth):
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64", depth=depth)  # 12 members.
     whole = run_sweep(config, scheme=scheme)
     split = run_sweep(replace(config, max_members_per_program=5), scheme=scheme)
     assert whole.n_programs == 1 and split.n_programs >= 3
@@ -115,10 +116,10 @@ def test_a_sweep_over_max_members_per_program_gives_the_curves_of_one_program(ti
     assert split.n_compiles == whole.n_compiles == 1
 
 
-@pytest.mark.parametrize("scheme", ["packed", "grouped"])
+@pytest.mark.parametrize("scheme, depth", [("packed", 1), ("grouped", 1), ("blockpacked", 2)])
 @pytest.mark.usefixtures("x64")
-def test_a_sweep_over_a_small_memory_budget_splits_by_itself(tiny_config, scheme):
-    config = replace(tiny_config, seed=(0, 1, 2), precision="float64")
+def test_a_sweep_over_a_small_memory_budget_splits_by_itself(tiny_config, scheme, depth):
+    config = replace(tiny_config, seed=(0, 1, 2), precision="float64", depth=depth)
     _, _, needs, _ = _needs(config)
     # Room for the data and about a third of the members' bytes.
     budget = needs.shared_bytes + sum(needs.member_bytes(w) for w in config.width)

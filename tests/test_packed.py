@@ -6,13 +6,14 @@ import pytest
 
 from ddjax.config import geometric_widths, replace
 from ddjax.data.registry import load_dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.registry import packed_form
 from ddjax.sweep import run_sweep
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size, make_layout, part_layouts, unpack_member
-from ddjax.training.packed.setup import packed_program, packed_setup
-from ddjax.training.packed.streams import initial_states, packed_data, slot_readout
-from ddjax.training.trainer import CURVES, build_program, train
+from ddjax.training.packed.model import packed_setup, slot_readout
+from ddjax.training.spec import CURVES
+from ddjax.training.streams import initial_states, packed_data, stream_program
+from ddjax.training.trainer import build_program, train
 from reference import assert_close, assert_same_curves, assert_same_errors
 
 
@@ -42,7 +43,7 @@ def test_packed_members_equal_serial_members(tiny_config, overrides, n_parts):
     data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
     setup = packed_setup(config, dataset, spec, coords, n_parts)
     assert len(setup.model.layouts) == n_parts and len(setup.params) == n_parts * len(config.seed) * len(config.n_train)
-    state = train(packed_program(setup), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
+    state = train(stream_program(setup.model), spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     feature, programs = packed_form(config.model).first_layer, {}
     for i in range(len(coords["width"])):
         s, k = setup.stream_of[i], setup.slot_of[i]
@@ -97,13 +98,13 @@ def test_cut_into_parts_is_still_one_compile_and_ignores_extra_members(tiny_conf
     data, spec, coords = shared_data(dataset, config), train_spec(config, dataset), expand_members(config)
     whole = run_sweep(config, scheme="packed")
     setup = packed_setup(config, dataset, spec, coords, 3)
-    program = packed_program(setup)
+    program = stream_program(setup.model)
     state = train(program, spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     assert program.trace_count() == 1
     curves = {name: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, name in enumerate(CURVES)}
     assert_same_curves(curves, whole.curves, 200, len(dataset.y_test))
     # 3 parts of 4 members: one part holds 2, the others 1 and an extra member that must never train.
-    extra = np.asarray(setup.streams.row_learning_rate)[:, -len(setup.model.layout.widths):] == 0
+    extra = np.asarray(setup.streams.learning_rate) == 0
     assert extra.sum() == 2
 
 
@@ -129,7 +130,7 @@ def test_host_initial_states_equal_the_jitted_init(tiny_config, optimizer):
     dataset = load_dataset(config)
     spec, coords = train_spec(config, dataset), expand_members(config)
     setup = packed_setup(config, dataset, spec, coords)
-    jitted = packed_program(setup).init((setup.params,), (setup.streams,))[0]
+    jitted = stream_program(setup.model).init((setup.params,), (setup.streams,))[0]
     host = initial_states(setup.model, setup.params, setup.streams)
     assert jax.tree.structure(host) == jax.tree.structure(jitted)
     for got, want in zip(jax.tree.leaves(host), jax.tree.leaves(jitted)):

@@ -10,9 +10,9 @@ import pytest
 
 from ddjax.config import ConfigError, replace
 from ddjax.data.registry import load_dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.sweep import run_sweep
-from ddjax.training.trainer import member_init, member_step
+from ddjax.training.member import member_init, member_step
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 
 
 def _step_jaxpr(config):

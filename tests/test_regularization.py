@@ -15,12 +15,12 @@ from ddjax.analysis.theory import min_norm_excess_risk, optimal_ridge, ridge_exc
 from ddjax.config import Config, ConfigError, apply_overrides, replace
 from ddjax.data.registry import load_dataset
 from ddjax.experiment import experiment_config, run_experiment
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.run import main
 from ddjax.runs.outputs import reanalyze
 from ddjax.solvers.closed_form import min_norm_lstsq, ridge_lstsq
 from ddjax.sweep import run_sweep
-from ddjax.training.trainer import member_init, member_step
+from ddjax.training.member import member_init, member_step
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 
 LINEAR = dict(dataset="gaussian_regression", model="linear", method="min_norm", loss="squared", batch_size=0,
               signal_norm_sq=1.0, noise_var=0.25)

@@ -12,7 +12,7 @@ import pytest
 
 from ddjax.training.packed.layout import parts_per_stream
 from ddjax.training.sharding import leading_size, member_mesh, pad_members, padded_size, unpad
-from ddjax.training.trainer import CURVES
+from ddjax.training.spec import CURVES
 from reference import assert_same_curves
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

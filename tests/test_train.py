@@ -8,10 +8,11 @@ import pytest
 
 from ddjax.config import replace
 from ddjax.data.registry import load_dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.registry import get_model
 from ddjax.sweep import run_sweep
-from ddjax.training.trainer import build_program, example_losses, train
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.metrics import example_losses
+from ddjax.training.trainer import build_program, train
 from reference import assert_close, assert_same_curves
 
 

@@ -22,6 +22,9 @@ import numpy as np
 from ddjax.config import ConfigError, config_differences
 from ddjax.runs.files import CHECKPOINT_FILE
 
+# The layout of the saved state. 2: every layout keeps the optimizer's base state (`ddjax.optimizers`), where
+# format 1's grouped and serial states held optax's injected hyper-parameters; a format-1 checkpoint is refused.
+FORMAT = 2
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # A fixed timestamp keeps the bytes of a file a function of its content.
 
 
@@ -84,7 +87,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, state: Any, *, config
     import jax
 
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
-    meta = {"format": 1, "step": int(step), "config": config, "signature": state_signature(state),
+    meta = {"format": FORMAT, "step": int(step), "config": config, "signature": state_signature(state),
             "elapsed_seconds": float(elapsed_seconds)}
     entries = {"meta.npy": _npy(np.array(json.dumps(meta)))}
     for i, leaf in enumerate(leaves):
@@ -106,6 +109,8 @@ def parse_checkpoint(source: str | os.PathLike | bytes, path: str) -> Checkpoint
     try:
         with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
             meta = json.loads(str(np.lib.format.read_array(io.BytesIO(archive.read("meta.npy")))))
+            if meta.get("format") != FORMAT:
+                raise _OldFormat(meta.get("format"))
             step, signature = int(meta["step"]), meta["signature"]
             leaves = []
             for i, (shape, dtype) in enumerate(signature["leaves"]):
@@ -113,10 +118,17 @@ def parse_checkpoint(source: str | os.PathLike | bytes, path: str) -> Checkpoint
                 leaves.append(raw.view(_dtype(dtype)).reshape(shape))
         return Checkpoint(step, dict(meta["config"]), signature, leaves, float(meta.get("elapsed_seconds", 0.0)),
                           path)
+    except _OldFormat as error:
+        raise ConfigError(f"checkpoint {str(path)!r} has format {error.args[0]}, and this version of ddjax reads "
+                          f"format {FORMAT} only; delete it to restart the run from step 0") from None
     except Exception as error:  # Any failure to parse means the file cannot be trusted.
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         raise ConfigError(f"checkpoint {str(path)!r} is corrupt or truncated ({reason}); delete it to restart "
                           f"the run from step 0") from None
+
+
+class _OldFormat(Exception):
+    """A checkpoint written in another `FORMAT`."""
 
 
 def check_config(checkpoint: Checkpoint, config: dict[str, Any]) -> None:

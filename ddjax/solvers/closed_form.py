@@ -25,10 +25,12 @@ from ddjax.config import Config
 from ddjax.data import gaussian_regression
 from ddjax.data.augment import standardize_on_host
 from ddjax.data.registry import dataset_info, load_dataset
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models.families import unit_mask
 from ddjax.result import SweepResult
-from ddjax.training.trainer import CURVES, SharedData, example_losses, member_eval
+from ddjax.training.member import member_eval
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.metrics import example_losses
+from ddjax.training.spec import CURVES, SharedData
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about

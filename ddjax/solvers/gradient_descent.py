@@ -30,10 +30,10 @@ import numpy as np
 from ddjax.config import Config
 from ddjax.data import multiscale_regression
 from ddjax.data.gaussian_regression import Member
-from ddjax.members import expand_members
 from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import EIGENVALUE_RTOL
-from ddjax.training.trainer import log_spaced_steps
+from ddjax.training.members import expand_members
+from ddjax.training.spec import log_spaced_steps
 
 GD_CURVES = ("train_error", "test_error", "train_loss", "test_loss", "excess_risk", "theory_risk")
 

@@ -24,12 +24,12 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ddjax.config import INT32_MAX, Config, ConfigError
+from ddjax.config import Config, ConfigError, INT32_MAX
 from ddjax.models.registry import activation_count, parameter_count
+from ddjax.optimizers import OPTIMIZERS
 
 VALUE_BYTES = 4  # float32 parameters, optimizer state, activations; int32 labels (bfloat16 is counted as float32).
 HOST_FRACTION = 0.5  # Of a CPU host's RAM, for the program: the rest is the host copy of the data, Python, XLA.
-OPTIMIZER_COPIES = {"adam": 2, "momentum": 1, "sgd": 0}  # Values of optimizer state per parameter value.
 
 
 class Needs(NamedTuple):
@@ -62,7 +62,7 @@ def sweep_needs(config: Config, *, input_dim: int, n_classes: int, example_bytes
         params = parameter_count(config.model, width, input_dim, n_classes, config.depth, input_shape=input_shape)
         activations = activation_count(config.model, width, input_dim, n_classes, config.depth,
                                        input_shape=input_shape)
-        values = (3 * params + 2 * OPTIMIZER_COPIES[config.optimizer] * params + 2 * batch * activations
+        values = (3 * params + 2 * OPTIMIZERS[config.optimizer].state_copies * params + 2 * batch * activations
                   + rows_at_once * activations + rows + gathered_logits + 4 * n_evals)
         return values * VALUE_BYTES
 

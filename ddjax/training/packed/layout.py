@@ -1,11 +1,11 @@
 """Where each member's hidden units sit in a packed stream: slots, parts, and the packed parameter rows.
 
-Host-side planning for `ddjax.training.packed.streams` (numpy only, nothing traced): a stream's members take
+Host-side planning for `ddjax.training.packed.model` (numpy only, nothing traced): a stream's members take
 whole slots of `slot_size` units side by side (`make_layout`, with the slot size chosen by `choose_slot_size`);
 members may be cut into parts of nearly equal units with equal shapes (`balanced_parts`, `part_layouts`), one
 stream per part, as many parts as the devices need (`parts_per_stream`); extra members of a part never train
-(`row_learning_rates`); `pack_params` and `unpack_member` convert between member parameters and a stream's
-parameter rows.
+(their learning rate is 0, `ddjax.training.streams.stream_setup`); `pack_params` and `unpack_member` convert
+between member parameters and a stream's parameter rows.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def part_layouts(widths: np.ndarray, slot_size: int, parts: list[np.ndarray]) ->
     """One layout per part of the members, padded to equal shapes so that the parts stack as streams.
 
     Every part gets the largest part's slot and member counts: extra slots are masked and belong to the part's
-    last member; extra members have width 0, no slot, and a zero learning rate (`row_learning_rates`).
+    last member; extra members have width 0, no slot, and a zero learning rate (`ddjax.training.streams.stream_setup`).
     """
     layouts = [make_layout(np.asarray(widths)[part], slot_size) for part in parts]
     n_slots, n_members = max(len(lay.slot_member) for lay in layouts), max(len(part) for part in parts)
@@ -91,23 +91,6 @@ def parts_per_stream(n_streams: int, n_devices: int) -> int:
     `n_streams * p` streams split evenly over the devices (with 1 stream and 2 devices: 2 halves).
     """
     return 1 if n_streams >= n_devices else n_devices // math.gcd(n_streams, n_devices)
-
-
-# The axes that tell apart the members of one batch stream (seed, n_train): each distinct point is one slot key.
-SLOT_AXES = ("width", "label_noise", "learning_rate", "weight_decay")
-
-
-def slot_keys(coords: dict[str, np.ndarray]) -> list[tuple]:
-    """Each member's slot key: its values of `SLOT_AXES` (width first)."""
-    return list(zip(*(coords[axis].tolist() for axis in SLOT_AXES)))
-
-
-def row_learning_rates(layout: Layout, rates: np.ndarray) -> np.ndarray:
-    """The learning rate of each parameter row: its member's, and 0 for the extra members that `part_layouts` adds
-    (width 0, no slot), so that they never update."""
-    member_rates = np.zeros(len(layout.widths))
-    member_rates[:len(rates)] = rates
-    return member_rates[layout.row_member]
 
 
 SLOT_OVERHEAD_UNITS = 16  # Measured on the 2-core CPU: a slot's read-out costs about as much as 16 units' do.

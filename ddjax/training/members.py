@@ -2,7 +2,7 @@
 
 `expand_members` lists one coordinate per member and axis; `train_spec`, `shared_data` and `stack_members` turn
 the config, the data set and a set of members into the trainer's inputs. Both the trainer's layouts
-(`ddjax.sweep`) and the closed-form solvers (`ddjax.solvers`) start from them.
+(`ddjax.training.layouts`) and the closed-form solvers (`ddjax.solvers`) start from them.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.config import AXES, Config, validation_size
+from ddjax.config import AXES, Config, chunk_steps_of, validation_size
 from ddjax.data.augment import image_spec
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.models.family import Variables
 from ddjax.models.registry import get_model, model_info
-from ddjax.training.trainer import Members, SharedData, TrainSpec, chunk_steps, log_spaced_steps
+from ddjax.training.spec import Members, SharedData, TrainSpec, log_spaced_steps
 
 
 def expand_members(config: Config) -> dict[str, np.ndarray]:
@@ -34,7 +34,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         model=get_model(config.model, depth=config.depth, input_shape=model_input_shape(dataset),
                         n_classes=dataset.n_classes), optimizer=config.optimizer, momentum=config.momentum,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
-        eval_steps=log_spaced_steps(config.steps, config.n_evals), chunk_steps=chunk_steps(config.steps, config.n_chunks),
+        eval_steps=log_spaced_steps(config.steps, config.n_evals),
+        chunk_steps=chunk_steps_of(config.steps, config.n_chunks),
         input_dim=int(np.prod(dataset.x_train.shape[1:])), n_classes=dataset.n_classes, sampling=config.sampling,
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
         lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps,

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ddjax.models.family import Params
+from ddjax.models.registry import forward_macs
+from ddjax.training.width_groups import partition, segments
 
 # A bucket's fixed cost per training step, in multiply-accumulates: its kernels' launches (about 30 more a step)
 # and its share of the compile. Chosen by measurement on the quiet 2-core CPU (Intel Xeon), the benchmark grid at
@@ -65,17 +67,18 @@ class BlockLayout(NamedTuple):
 
 
 def member_cost(size: int, depth: int, input_dim: int, n_classes: int) -> int:
-    """Multiply-accumulates per example of one member padded to `size` units (biases included)."""
-    return size * (input_dim + 1 + n_classes) + (depth - 1) * size * (size + 1)
+    """Multiply-accumulates per example of one MLP member padded to `size` units: the registry's count
+    (`ddjax.models.registry.forward_macs`), the one every layout plans and reports with."""
+    return forward_macs("mlp", size, input_dim, n_classes, depth)
 
 
 def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: int, examples_per_step: int,
                  n_parts: int = 1, max_buckets: int = MAX_BUCKETS) -> list[np.ndarray]:
     """Member indices of each bucket (ascending width), chosen to execute the least estimated cost.
 
-    Dynamic programming over the members sorted by width: a bucket of members i..j-1 costs its block size's
-    `member_cost` for every member it holds across `n_parts` parts (its count rounded up to a multiple of the
-    parts: the extra members are padding too) plus `BUCKET_OVERHEAD_STEP_MACS` spread over the
+    `ddjax.training.width_groups.partition` of the members sorted by width: a bucket of members i..j-1 costs
+    its block size's `member_cost` for every member it holds across `n_parts` parts (its count rounded up to a
+    multiple of the parts: the extra members are padding too) plus `BUCKET_OVERHEAD_STEP_MACS` spread over the
     `examples_per_step` examples of a step (the batch size, or the training set for full batches).
     """
     order = np.argsort(widths, kind="stable")
@@ -87,20 +90,8 @@ def plan_buckets(widths: np.ndarray, *, depth: int, input_dim: int, n_classes: i
         held = math.ceil((j - i) / n_parts) * n_parts
         return held * member_cost(int(sorted_widths[j - 1]), depth, input_dim, n_classes) + overhead
 
-    best = np.full((max_buckets + 1, k + 1), np.inf)
-    cut = np.zeros((max_buckets + 1, k + 1), dtype=int)
-    best[0, 0] = 0.0
-    for g in range(1, max_buckets + 1):
-        for j in range(1, k + 1):
-            for i in range(g - 1, j):
-                total = best[g - 1, i] + cost(i, j)
-                if total < best[g, j]:
-                    best[g, j], cut[g, j] = total, i
-    g, j, bounds = int(np.argmin(best[:, k])), k, []
-    while g > 0:
-        bounds.append((cut[g, j], j))
-        j, g = cut[g, j], g - 1
-    return [order[i:j] for i, j in reversed(bounds)]
+    best, cut = partition(k, cost, max_buckets)
+    return [order[i:j] for i, j in segments(cut, int(np.argmin(best[:, k])), k)]
 
 
 MAX_PART_OVERHEAD = 1.1  # Cut into parts only while that executes at most 10% more (see `worthwhile_parts`).

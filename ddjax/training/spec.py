@@ -1,0 +1,123 @@
+"""What every layout of the trainer shares: the static spec of a sweep's training, the per-member inputs and state,
+the recorded curves, and the dtypes a precision stores and computes in."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddjax.data.augment import ImageSpec
+from ddjax.models.family import Family, ModelState, Params
+
+CURVES = ("train_error", "test_error", "train_loss", "test_loss")
+# Recorded when members hold out validation examples (`TrainSpec.validation`, config `validation_fraction`).
+VALIDATION_CURVES = ("val_error", "val_loss")
+
+
+class Members(NamedTuple):
+    """What distinguishes members of one group; every field has a leading member axis when stacked."""
+
+    width: jax.Array  # int32: true width.
+    n_train: jax.Array  # int32: the member trains on the first n_train samples.
+    learning_rate: jax.Array  # float32
+    seed: jax.Array  # uint32: batch order (members with the same seed draw the same batches).
+    labels: jax.Array  # int32 [N]: the member's (noisy) training labels.
+    # int32: the rows n_train .. n_train + n_val - 1 after the trained ones, held out for validation (with
+    # `TrainSpec.validation`); None: none.
+    n_val: jax.Array | None = None
+    # float32: the L2 strength lambda (`add_weight_decay`); None where the spec has no weight decay, so that
+    # programs without it are exactly what they were.
+    weight_decay: jax.Array | None = None
+
+
+class SharedData(NamedTuple):
+    """Device-resident data shared by all members: batches are index gathers into it.
+
+    Inputs are float32 [n, features], or stored images (uint8 [n, H, W, C]) that `model_inputs` and
+    `training_batch` standardize and flatten on the fly.
+    """
+
+    x_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+
+
+class MemberState(NamedTuple):
+    """Training state of one member (stacked: a leading member axis on every leaf)."""
+
+    params: Params
+    opt_state: Any
+    diverged_step: jax.Array  # int32: -1 while finite, else the step whose update went non-finite.
+    curves: dict[str, jax.Array]  # name -> float32 [n_eval_steps]
+    # Mutable model state (BatchNorm running statistics; {} for stateless families), stacked like params.
+    model_state: ModelState = {}
+
+
+class TrainSpec(NamedTuple):
+    """The static description of how every member trains."""
+
+    model: Family
+    optimizer: str
+    momentum: float
+    loss: str
+    batch_size: int  # 0 means full batch.
+    steps: int
+    eval_steps: tuple[int, ...]  # Ascending; 0 is the initial evaluation.
+    chunk_steps: int
+    input_dim: int  # Features a flat model reads (H * W * C for images).
+    n_classes: int
+    sampling: str = "replacement"  # See `ddjax.data.sampling.sample_batch`.
+    image: ImageSpec | None = None  # Image inputs (kept as stored, standardized on the fly); None: flat float data.
+    # "bfloat16": the model computes on bfloat16 copies (`compute_cast`); "float64": everything is stored and
+    # computed in double precision (`stored_dtype`), the reference for equivalence checks.
+    precision: str = "float32"
+    eval_batch: int = 0  # > 0: evaluate in chunks of this many rows (`lax.map`); 0: all rows as one batch.
+    lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
+    lr_schedule_steps: int = 512
+    validation: bool = False  # Members hold out `Members.n_val` rows: record VALIDATION_CURVES too.
+    weight_decay: bool = False  # Some member has weight decay > 0: the step adds lambda * params (`add_weight_decay`).
+
+
+def curve_names(spec: TrainSpec) -> tuple[str, ...]:
+    """The curves every member records: CURVES, then VALIDATION_CURVES when members hold out validation rows."""
+    return CURVES + VALIDATION_CURVES if spec.validation else CURVES
+
+
+def log_spaced_steps(steps: int, n_evals: int) -> tuple[int, ...]:
+    """Step 0 plus up to `n_evals` distinct log-spaced steps in [1, steps], always including `steps`."""
+    spaced = np.unique(np.round(np.geomspace(1, steps, n_evals)).astype(int))
+    return (0, *sorted(set(spaced.tolist()) | {steps}))
+
+
+def stored_dtype(precision: str) -> jnp.dtype:
+    """The dtype of stored parameters, optimizer state, inputs and losses: float64 for `precision="float64"`
+    (JAX's 64-bit mode must be on), else float32 (bfloat16 is a compute dtype only)."""
+    return jnp.dtype(jnp.float64 if precision == "float64" else jnp.float32)
+
+
+def to_stored_dtype(precision: str, tree: Any) -> Any:
+    """`tree` with its float32 leaves (host or device) in `stored_dtype(precision)`; a no-op unless float64.
+
+    Double precision is the reference for equivalence checks: float reassociation (another CPU's vector width,
+    another layout's sum order) is ~1e-16 relative there, which stays far below any tolerance even after training
+    amplifies it, where in float32 (~1e-7) it need not.
+    """
+    if precision != "float64":
+        return tree
+    return jax.tree.map(lambda a: a.astype(jnp.float64) if getattr(a, "dtype", None) == jnp.float32 else a, tree)
+
+
+def compute_cast(precision: str, tree: Any) -> Any:
+    """`tree` with its floating leaves in the compute dtype of `precision`; float32 and float64 leave it untouched.
+
+    Mixed precision as on TPUs: the stored parameters, the optimizer state and the loss stay float32; the model
+    reads bfloat16 copies, so its matmuls (and convolutions) take bfloat16 operands. The cast is differentiable,
+    so gradients arrive in float32.
+    """
+    if precision in ("float32", "float64"):
+        return tree
+    dtype = jnp.dtype(precision)
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
