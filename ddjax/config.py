@@ -285,8 +285,6 @@ def validate(config: Config) -> Config:
              f"only float32 with method={c.method} (a closed form trains nothing)")
     _require(c.precision != "float64" or _x64_enabled(), "precision", c.precision,
              "only with JAX's 64-bit mode on (JAX_ENABLE_X64=1, or `with jax.enable_x64(True):` in Python)")
-    _require(c.precision != "bfloat16" or not model_info(c.model).convolutional, "precision", c.precision,
-             f"only float32 with model={c.model} (the convolutional families have no bfloat16 path yet)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
     _require(len(c.feature_scales) >= 1 and all(math.isfinite(a) and a > 0 for a in c.feature_scales),
              "feature_scales", c.feature_scales, "one or more finite numbers > 0")

@@ -41,7 +41,7 @@ class CNN1D(nn.Module):
 
     @nn.compact
     def __call__(self, x, width, train, example_mask=None):
-        mask = channel_mask(width, self.max_width)
+        mask = channel_mask(width, self.max_width, x.dtype)  # The input's dtype is the compute dtype.
         for i, (kernel, stride) in enumerate(((5, 2), (3, 2), (3, 2))):
             x = nn.Conv(self.max_width, (kernel,), (stride,), [(1, 1)], conv_general_dilated=self.conv,
                         name="stem" if i == 0 else None)(x)
@@ -51,14 +51,18 @@ class CNN1D(nn.Module):
 
 
 def stage_mask(x: jax.Array, width, max_width: int) -> jax.Array:
-    """The channel mask of channels-last `x`, whose channel count is a multiple m of `max_width`: the member has
-    m * width real channels there."""
+    """The channel mask of channels-last `x` (in its dtype), whose channel count is a multiple m of `max_width`: the
+    member has m * width real channels there."""
     multiple = x.shape[-1] // max_width
-    return channel_mask(width * multiple, max_width * multiple)
+    return channel_mask(width * multiple, max_width * multiple, x.dtype)
 
 
 def _norm_relu(x, width_mask, train, example_mask, name=None):
-    """BatchNorm (statistics of this member's counted rows only) then ReLU, then the channel mask."""
+    """BatchNorm (statistics of this member's counted rows only) then ReLU, then the channel mask (in `x`'s dtype).
+
+    With bfloat16 inputs (`precision="bfloat16"`), flax's BatchNorm reduces the batch statistics and normalizes in
+    float32, keeps the running statistics float32, and returns bfloat16 (the dtype of its input and parameters).
+    """
     x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(
         x, mask=None if example_mask is None else example_mask[:, None, None, None])
     return nn.relu(x) * width_mask
@@ -76,7 +80,7 @@ class CNN5(nn.Module):
         for i, multiple in enumerate((1, 2, 4, 8)):
             x = nn.Conv(self.max_width * multiple, (3, 3), (1, 1), [(1, 1), (1, 1)], conv_general_dilated=self.conv,
                         name="stem" if i == 0 else None)(x)
-            x = _norm_relu(x, channel_mask(width * multiple, self.max_width * multiple), train, example_mask)
+            x = _norm_relu(x, channel_mask(width * multiple, self.max_width * multiple, x.dtype), train, example_mask)
             if i > 0:
                 x = nn.max_pool(x, (2, 2), (2, 2))
         x = nn.max_pool(x, (4, 4), (4, 4))

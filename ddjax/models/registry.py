@@ -52,7 +52,7 @@ class ModelInfo(NamedTuple):
     activations: Callable[[int, int, int, int], int] | None = None
     # Built for the shape of one example (`ddjax.models.conv`, and a user's module): `build` is (depth, input_shape,
     # n_classes) -> Family and `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes,
-    # depth) -> int; no bfloat16 path; one device of a split CPU (its matmuls use every core).
+    # depth) -> int; one device of a split CPU (its matmuls use every core).
     convolutional: bool = False
     # Rows evaluated at once (`lax.map` over chunks of them), so that no activation of a whole split is held;
     # 0: every row in one batch (the per-example families, whose evaluation is one matmul per layer).
