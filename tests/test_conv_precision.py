@@ -13,11 +13,12 @@ import pytest
 import ddjax
 import ddjax.sweep
 from ddjax.config import Config, replace
-from ddjax.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.models import registry
 from ddjax.models.conv import conv_family
 from ddjax.sweep import run_sweep
-from ddjax.training.trainer import compute_cast, member_init, member_record, member_step
+from ddjax.training.member import member_init, member_record, member_step
+from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
+from ddjax.training.spec import compute_cast
 from reference import assert_same_errors
 from test_image_sweeps import image_dataset
 
