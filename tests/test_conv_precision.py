@@ -4,7 +4,6 @@ float32; vmapped members equal serial members computed the same way; float32 pro
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +20,7 @@ from ddjax.training.members import expand_members, shared_data, stack_members, t
 from ddjax.training.spec import compute_cast
 from reference import assert_same_errors
 from test_image_sweeps import image_dataset
+from test_user_models import BatchNormNet
 
 CNN1D = replace(Config(), dataset="mnist1d", n_samples=400, train_fraction=0.5, n_train=(120,), model="cnn1d",
                 width=(2, 5), seed=(0,), label_noise=(0.1,), optimizer="momentum", learning_rate=(0.01,),
@@ -29,18 +29,6 @@ CNN1D = replace(Config(), dataset="mnist1d", n_samples=400, train_fraction=0.5, 
 CNN5 = replace(Config(), dataset="cifar10", model="cnn5", width=(1, 2), seed=(0,), n_train=(16,), label_noise=(0.1,),
                optimizer="momentum", learning_rate=(0.01,), batch_size=8, steps=4, n_evals=1, n_chunks=1,
                n_bootstrap=0)
-
-
-class BatchNormNet(nn.Module):
-    """A user's module with BatchNorm (flax layers of default dtype, which follow their inputs' dtype)."""
-
-    width: int
-    n_classes: int = 10
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        h = nn.relu(nn.Dense(self.width)(x.reshape(x.shape[0], -1)))
-        return nn.Dense(self.n_classes)(nn.BatchNorm(use_running_average=not train)(h))
 
 
 @pytest.fixture
