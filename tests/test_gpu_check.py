@@ -105,3 +105,29 @@ def test_the_projection_of_fig1_from_one_measured_epoch():
     assert members_s == pytest.approx(full.steps * p["step_s"] + 31 * p["evaluation_s"])
     assert p["projected_days_all_seeds"] * 86400 - measured["compile_s"] == pytest.approx(5 * members_s)
     assert p["projected_days"] < p["projected_upper_days"]  # The upper bound keeps 3 evaluations in every epoch.
+    assert p["training_share_from"].startswith("estimated")
+    # One program: the middle chunks' time per step replaces the counted split.
+    timed = epoch.project({**measured, "step_s_between_chunks": 0.1}, config, full, 10000, "resnet18_cifar10")
+    assert timed["step_s"] == 0.1 and timed["training_share_from"].startswith("measured")
+    assert 3 * timed["evaluation_s"] == pytest.approx(60.0 - 39.1)
+
+
+def test_a_cifar_epoch_stopped_at_its_deadline_is_extrapolated_from_its_marks():
+    epoch = _script("cifar_epoch")
+    full = epoch.load_full_config("resnet18_cifar10")
+    config = epoch.epoch_config(full, (1, 2), 1, 1280)  # 10 steps: 11 loop steps.
+    # Consecutive programs pass every member's curves, NaN until trained; one program passes its loop step.
+    curves = np.full((4, 3), np.nan)
+    curves[:3] = 0.5
+    assert epoch.fraction_done(3, {"curves": {"test_error": curves}}, config) == 0.75
+    assert epoch.fraction_done(6, ("states",), config) == 6 / 11
+    assert epoch.fraction_done(1, {"curves": {}}, config) is None
+    # Programs of equal shape: 10 s each after 40 s of data and compile; four of them make the epoch.
+    marks = [{"done": j, "seconds": 40.0 + 10 * j, "fraction": j / 4} for j in (1, 2, 3)]
+    assert epoch.extrapolate(marks) == pytest.approx((40.0, 40.0))
+    assert epoch.extrapolate(marks[:1]) is None
+    assert epoch.extrapolate([{**m, "fraction": None} for m in marks]) is None
+    # One program of 4 chunks of 3 loop steps (10 steps): the middle chunks hold training steps only.
+    chunks = [{"done": done, "seconds": at} for done, at in ((3, 70.0), (6, 70.6), (9, 71.2), (11, 85.0))]
+    assert epoch.step_between_chunks(chunks, 10) == pytest.approx(0.2)
+    assert epoch.step_between_chunks(chunks[2:], 10) is None
