@@ -251,11 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         import_dataset("cifar10", [synthetic_cifar10(pathlib.Path(cache) / "synthetic-cifar10.npz", args.n_train,
                                                      args.n_test)])
         data_s = time.perf_counter() - started
-        config = epoch_config(full, widths, args.seeds, args.n_train)
-        print(f"# {args.experiment}: {len(widths)} widths {min(widths)}..{max(widths)} x {args.seeds} seed(s), "
-              f"{args.n_train} + {args.n_test} images, {config.steps} steps of {config.batch_size}; synthetic data "
-              f"made in {data_s:.1f} s", flush=True)
-        measured = measure_epoch(config, args.deadline)
+        try:  # A grid the device cannot hold (memory planning) is refused in one line.
+            config = epoch_config(full, widths, args.seeds, args.n_train)
+            print(f"# {args.experiment}: {len(widths)} widths {min(widths)}..{max(widths)} x {args.seeds} seed(s), "
+                  f"{args.n_train} + {args.n_test} images, {config.steps} steps of {config.batch_size}; synthetic "
+                  f"data made in {data_s:.1f} s", flush=True)
+            measured = measure_epoch(config, args.deadline)
+        except ConfigError as error:
+            parser.exit(2, f"error: {error}\n")
 
     import jax
 
