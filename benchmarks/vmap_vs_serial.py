@@ -39,9 +39,11 @@ from ddjax.training.sharding import split_cpu  # noqa: E402
 WAYS = ("ddjax vmap", "ddjax serial", "grouped vmap", "padded vmap", "torch serial")
 
 
-def sweep_config(n_widths: int, n_seeds: int, steps: int, depth: int = 1) -> Config:
-    """The benchmark sweep: an MLP of `depth` hidden layers on MNIST-1D, geometric widths 1..256, Adam, batch 128."""
-    return replace(Config(), dataset="mnist1d", n_samples=5000, n_train=(4000,), label_noise=(0.15,), depth=depth,
+def sweep_config(n_widths: int, n_seeds: int, steps: int, depth: int = 1, dataset: str = "mnist1d") -> Config:
+    """The benchmark sweep: an MLP of `depth` hidden layers on MNIST-1D, geometric widths 1..256, Adam, batch 128.
+
+    `dataset` replaces MNIST-1D by another of its shape (e.g. "npz:PATH" of 4000 training and 1000 test signals)."""
+    return replace(Config(), dataset=dataset, n_samples=5000, n_train=(4000,), label_noise=(0.15,), depth=depth,
                    width=geometric_widths(1, 256, n_widths) if n_widths > 1 else (256,),
                    seed=tuple(range(n_seeds)), steps=steps, batch_size=128, learning_rate=(1e-3,), n_evals=20,
                    n_chunks=4)
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long version: 200 steps, one repeat")
     parser.add_argument("--steps", type=int, help="training steps of the main table (default 2000)")
+    parser.add_argument("--n-widths", type=positive_int, default=15, help="geometric widths 1..256 of the main table "
+                        "(default 15)")
+    parser.add_argument("--dataset", default="mnist1d", help="data set of MNIST-1D's shape (default mnist1d; e.g. "
+                        "npz:PATH where the mnist1d package is missing)")
     parser.add_argument("--depth", type=positive_int, default=1, help="hidden layers of the MLP (default 1)")
     parser.add_argument("--repeats", type=int, help="repeats per way (default 3, quick 1)")
     parser.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated subset of: {', '.join(WAYS)}")
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {info['device']} ({info['backend']}, {info['cpu_count']} CPUs: {info['cpu']}), jax {info['jax_version']}")
     print(f"# float32 matmul peak measured here: {peaks[0]:.1f} GFLOP/s (measured again after the sweeps)")
 
-    config = sweep_config(15, 1, steps, args.depth)
+    config = sweep_config(args.n_widths, 1, steps, args.depth, args.dataset)
     n_test = len(load_dataset(config).y_test)
     useful = useful_gflop(config, n_test)
     rows = {}
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     scaling = {way: {} for way in rows}
     for members in (int(m) for m in args.members.split(",")):
         n_widths = min(members, 16)
-        sized = sweep_config(n_widths, members // n_widths, scaling_steps, args.depth)
+        sized = sweep_config(n_widths, members // n_widths, scaling_steps, args.depth, args.dataset)
         for way in rows:
             scaling[way][members] = measure(way, sized)["total_s"]
         print(f"# {members} members, {scaling_steps} steps: "
@@ -201,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"machine": info, "matmul_peak_gflops": peak, "matmul_peak_measurements": peaks, "config": {"widths": list(config.width),
-               "steps": steps, "batch_size": config.batch_size, "repeats": repeats, "depth": config.depth}, "rows": rows,
+               "steps": steps, "batch_size": config.batch_size, "repeats": repeats, "depth": config.depth,
+               "dataset": config.dataset}, "rows": rows,
                "scaling_steps": scaling_steps, "scaling_total_s": scaling}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
     _plot_scaling(out.with_suffix(".png"), scaling, info, scaling_steps)
