@@ -46,7 +46,7 @@ from ddjax.config import Config, ConfigError, replace  # noqa: E402
 from ddjax.data import image_sets  # noqa: E402
 from ddjax.experiment import load_experiment  # noqa: E402
 from ddjax.models.registry import forward_macs  # noqa: E402
-from ddjax.training.trainer import log_spaced_steps  # noqa: E402
+from ddjax.training.spec import log_spaced_steps  # noqa: E402
 
 CIFAR10 = image_sets.IMAGE_SETS["cifar10"]  # The real set's sizes, kept before any smaller entry replaces it.
 FIGURES = {"resnet18_cifar10": "Nakkiran et al. (2019), Deep Double Descent, arXiv:1912.02292, Fig. 1 (caption: "
