@@ -4,8 +4,9 @@
     python benchmarks/conv_vs_serial.py --steps 20000         # the whole notebook sweep (500 epochs)
     python benchmarks/conv_vs_serial.py --quick               # seconds: 6 widths, 40 steps
 
-Ways: ddjax vmap (all members in one program, width groups each padded to its own widest member), ddjax mapped
-(the same, evaluating one member at a time on XLA's convolution), ddjax serial
+Ways: ddjax vmap (the default: the mapped layout, all members in one program, width groups each padded to its own
+widest member, evaluations one member at a time on XLA's convolution), ddjax grouped (the same with vmapped
+patch-matmul evaluations, the default before), ddjax serial
 (one member at a time, one compile per width) and PyTorch eager serial (the same CNN, SGD with momentum, batch
 100, epoch permutations, evaluation on train and test at the same steps; only where torch imports). Prints a
 table and writes a JSON of every figure plus machine info, and a PNG of the totals, following
@@ -34,7 +35,7 @@ from ddjax.models.registry import forward_macs  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
 from ddjax.training.sharding import split_cpu  # noqa: E402
 
-WAYS = ("ddjax vmap", "ddjax mapped", "ddjax serial", "torch serial")
+WAYS = ("ddjax vmap", "ddjax grouped", "ddjax serial", "torch serial")
 
 
 def sweep_config(widths: tuple[int, ...], steps: int) -> Config:
@@ -90,8 +91,8 @@ def time_torch(config: Config) -> dict | None:
 def measure(way: str, config: Config) -> dict | None:
     if way == "torch serial":
         return time_torch(config)
-    if way == "ddjax mapped":  # vmap mode on the mapped layout (evaluations one member at a time).
-        return time_ddjax(config, "vmap", "mapped")
+    if way == "ddjax grouped":  # The grouped layout, the default before the mapped one (evaluations vmapped).
+        return time_ddjax(config, "vmap", "grouped")
     return time_ddjax(config, way.split()[1])
 
 
