@@ -17,7 +17,7 @@ from ddjax.sweep import run_sweep
 from ddjax.errors import ConfigError
 from ddjax.training.layouts import choose_layout
 from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.training.trainer import build_program, train
+from ddjax.training.trainer import build_program, map_members, train
 from reference import assert_same_curves
 
 N_TRAIN, N_TEST = 48, 40
@@ -164,6 +164,14 @@ def test_cnn1d_sweep_equals_serial_members_in_one_compile():
         assert vmapped.curves["train_loss"].dtype == np.float64
         assert_same_curves(vmapped.curves, serial.curves, 120, 200)
     assert vmapped.curves["train_loss"][:, -1].mean() < vmapped.curves["train_loss"][:, 0].mean()  # It trains.
+
+
+def test_map_members_equals_vmap():
+    f = lambda a, shared, b: jnp.tanh(a @ shared) * b
+    a, shared, b = (jax.random.normal(jax.random.PRNGKey(i), shape) for i, shape in
+                    enumerate([(3, 4, 5), (5, 2), (3, 4, 2)]))
+    np.testing.assert_allclose(map_members(f, (0, None, 0))(a, shared, b), jax.vmap(f, (0, None, 0))(a, shared, b),
+                               rtol=1e-6)
 
 
 def test_mapped_layout_refuses_families_it_was_not_measured_on():
