@@ -4,7 +4,9 @@
     python benchmarks/conv_vs_serial.py --steps 20000         # the whole notebook sweep (500 epochs)
     python benchmarks/conv_vs_serial.py --quick               # seconds: 6 widths, 40 steps
 
-Ways: ddjax vmap (all members in one program, width groups each padded to its own widest member), ddjax serial
+Ways: ddjax vmap (the default: the mapped layout, all members in one program, width groups each padded to its own
+widest member, evaluations one member at a time on XLA's convolution), ddjax grouped (the same with vmapped
+patch-matmul evaluations, the default before), ddjax serial
 (one member at a time, one compile per width) and PyTorch eager serial (the same CNN, SGD with momentum, batch
 100, epoch permutations, evaluation on train and test at the same steps; only where torch imports). Prints a
 table and writes a JSON of every figure plus machine info, and a PNG of the totals, following
@@ -33,7 +35,7 @@ from ddjax.models.registry import forward_macs  # noqa: E402
 from ddjax.sweep import run_sweep  # noqa: E402
 from ddjax.training.sharding import split_cpu  # noqa: E402
 
-WAYS = ("ddjax vmap", "ddjax serial", "torch serial")
+WAYS = ("ddjax vmap", "ddjax grouped", "ddjax serial", "torch serial")
 
 
 def sweep_config(widths: tuple[int, ...], steps: int) -> Config:
@@ -49,12 +51,12 @@ def useful_gflop(config: Config, n_test: int) -> float:
     return 2 * macs * (3 * config.steps * config.batch_size + n_evals * (config.n_train[0] + n_test)) / 1e9
 
 
-def time_ddjax(config: Config, mode: str) -> dict:
+def time_ddjax(config: Config, mode: str, scheme: str = "auto") -> dict:
     start = time.perf_counter()
-    result = run_sweep(config, mode=mode)
+    result = run_sweep(config, mode=mode, scheme=scheme)
     return {"compile_s": result.compile_seconds, "run_s": result.run_seconds, "total_s": time.perf_counter() - start,
             "efficiency": result.padding_efficiency, "n_compiles": result.n_compiles, "n_devices": result.n_devices,
-            "groups": list(result.group_widths) if mode == "vmap" else None,
+            "groups": list(result.group_widths) if mode == "vmap" else None, "scheme": result.scheme,
             "test_error": float(np.nanmean(result.final("test_error")))}
 
 
@@ -87,7 +89,11 @@ def time_torch(config: Config) -> dict | None:
 
 
 def measure(way: str, config: Config) -> dict | None:
-    return time_torch(config) if way == "torch serial" else time_ddjax(config, way.split()[1])
+    if way == "torch serial":
+        return time_torch(config)
+    if way == "ddjax grouped":  # The grouped layout, the default before the mapped one (evaluations vmapped).
+        return time_ddjax(config, "vmap", "grouped")
+    return time_ddjax(config, way.split()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

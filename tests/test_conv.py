@@ -14,8 +14,10 @@ from ddjax.models.conv_ops import conv_form, patch_conv
 from ddjax.models.registry import forward_macs, get_model
 from ddjax.models.registry import parameter_count as registry_parameter_count
 from ddjax.sweep import run_sweep
+from ddjax.errors import ConfigError
+from ddjax.training.layouts import choose_layout
 from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.training.trainer import build_program, train
+from ddjax.training.trainer import build_program, map_members, train
 from reference import assert_same_curves
 
 N_TRAIN, N_TEST = 48, 40
@@ -154,11 +156,30 @@ def _mnist1d_config(**changes):
 @pytest.mark.usefixtures("x64")
 def test_cnn1d_sweep_equals_serial_members_in_one_compile():
     config = _mnist1d_config(precision="float64")  # Compared in float64: tests/reference.py.
-    vmapped, serial = run_sweep(config), run_sweep(config, mode="serial")
-    assert vmapped.n_compiles == 1 and vmapped.scheme == "grouped"
-    assert vmapped.curves["train_loss"].dtype == np.float64
-    assert_same_curves(vmapped.curves, serial.curves, 120, 200)
+    serial = run_sweep(config, mode="serial")
+    # The mapped layout evaluates one member at a time on XLA's convolution: the same curves.
+    for scheme in ("grouped", "mapped"):
+        vmapped = run_sweep(config, scheme=scheme)
+        assert vmapped.n_compiles == 1 and vmapped.scheme == scheme
+        assert vmapped.curves["train_loss"].dtype == np.float64
+        assert_same_curves(vmapped.curves, serial.curves, 120, 200)
     assert vmapped.curves["train_loss"][:, -1].mean() < vmapped.curves["train_loss"][:, 0].mean()  # It trains.
+
+
+def test_map_members_equals_vmap():
+    f = lambda a, shared, b: jnp.tanh(a @ shared) * b
+    a, shared, b = (jax.random.normal(jax.random.PRNGKey(i), shape) for i, shape in
+                    enumerate([(3, 4, 5), (5, 2), (3, 4, 2)]))
+    np.testing.assert_allclose(map_members(f, (0, None, 0))(a, shared, b), jax.vmap(f, (0, None, 0))(a, shared, b),
+                               rtol=1e-6)
+
+
+def test_mapped_layout_refuses_families_it_was_not_measured_on():
+    config = replace(_mnist1d_config(), model="cnn5", dataset="cifar10")
+    with pytest.raises(ConfigError, match="scheme 'mapped' needs .* not cnn5 in float32 on cpu"):
+        choose_layout(config, "mapped")
+    with pytest.raises(ConfigError, match="not cnn1d in bfloat16"):
+        choose_layout(replace(_mnist1d_config(), precision="bfloat16"), "mapped")
 
 
 def image_dataset(shape=(8, 8, 3), seed=0) -> Dataset:

@@ -60,6 +60,9 @@ class ModelInfo(NamedTuple):
     # Members can be zero-padded to a wider member's shapes (the rule of `ddjax.models.family`); False (a user's
     # module): each width trains in a group of its own.
     paddable: bool = True
+    # (depth, input_shape, n_classes) -> the family the mapped layout evaluates with, one member at a time (XLA's
+    # convolution: `ddjax.training.layouts.mapped`); None: that layout refuses the family (not measured faster).
+    mapped_evaluation: Callable[..., Family] | None = None
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -87,14 +90,18 @@ def _readout_parameters(width: int, input_dim: int, n_classes: int, depth: int) 
 CONV_EVAL_BATCH = 1000
 
 
-def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ...]) -> ModelInfo:
-    """The row of a convolutional family: its counts take (width, input_shape, n_classes); depth is unused."""
+def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ...], *,
+               mapped: bool = False) -> ModelInfo:
+    """The row of a convolutional family: its counts take (width, input_shape, n_classes); depth is unused.
+    `mapped`: the mapped layout may evaluate it on XLA's convolution."""
     def by_shape(count):
         return lambda width, shape, classes, depth: count(width, shape, classes)
 
     return ModelInfo(lambda depth, shape, classes: conv_family(name, shape, classes), by_shape(macs),
                      parameters=by_shape(parameters), activations=by_shape(activations), datasets=datasets,
-                     convolutional=True, eval_batch=CONV_EVAL_BATCH)
+                     convolutional=True, eval_batch=CONV_EVAL_BATCH,
+                     mapped_evaluation=(lambda depth, shape, classes: conv_family(name, shape, classes, conv="lax"))
+                     if mapped else None)
 
 
 MODELS: dict[str, ModelInfo] = {}
@@ -119,7 +126,8 @@ register("random_fourier_features", ModelInfo(lambda depth: random_features("fou
                                               PackedForm("features", cosine_features, fixed_features=True),
                                               closed_form=True, parameters=_readout_parameters,
                                               activations=_mlp_activations), built_in=True)
-register("cnn1d", _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",)), built_in=True)
+register("cnn1d", _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",), mapped=True),
+         built_in=True)
 register("cnn5", _conv_info("cnn5", cnn5_macs, cnn5_parameters, cnn5_activations, ("cifar10",)), built_in=True)
 register("resnet18", _conv_info("resnet18", resnet18_macs, resnet18_parameters, resnet18_activations,
                                 ("mnist", "fashion_mnist", "cifar10")), built_in=True)

@@ -38,14 +38,16 @@ class Program(NamedTuple):
         return self.executables[signature]
 
 
-def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Callable, ...] | None = None) -> Program:
+def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Callable, ...] | None = None,
+                  record_lift: Callable | None = None) -> Program:
     """Compile-once functions that train a tuple of member groups side by side.
 
     With `batched=True` each group's fields carry a leading member axis and the member functions are vmapped;
     with `batched=False` (serial mode) each group is a single member without that axis. `functions` replaces the
     per-member (init, step, record) functions, e.g. by the per-stream ones of the packed layout. A chunk runs steps
     `start .. start + chunk_steps - 1`; step t first records the evaluation "after t steps" if t is an eval step,
-    then (if t < steps) applies update t, so `steps + 1` loop steps complete a run.
+    then (if t < steps) applies update t, so `steps + 1` loop steps complete a run. `record_lift` (batched only)
+    lifts the record function instead of `jax.vmap`, e.g. `map_members`.
     """
     lift = jax.vmap if batched else (lambda f, **_: f)
     eval_steps = jnp.asarray(spec.eval_steps)
@@ -59,7 +61,7 @@ def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Cal
     def run_chunk(states, groups, data, start):
         traces[0] += 1
         step_fn = lift(step_one, in_axes=(0, 0, None, None))
-        record_fn = lift(record_one, in_axes=(0, 0, None, None))
+        record_fn = (record_lift if batched and record_lift else lift)(record_one, in_axes=(0, 0, None, None))
 
         def record_all(states, index):
             return tuple(record_fn(s, m, data, index) for s, m in zip(states, groups))
@@ -82,6 +84,19 @@ def build_program(spec: TrainSpec, *, batched: bool = True, functions: tuple[Cal
     # CPU buffers cannot be donated; asking would only print a warning.
     donate = () if jax.default_backend() == "cpu" else (0,)
     return Program(jax.jit(init), jax.jit(run_chunk, donate_argnums=donate), lambda: traces[0], {})
+
+
+def map_members(f: Callable, in_axes: tuple) -> Callable:
+    """`f` lifted over a leading member axis like `jax.vmap(f, in_axes)`, but one member after another
+    (`lax.map`): each member's operations keep their unbatched shapes. `in_axes` holds 0 or None per argument."""
+    def mapped(*args):
+        def one(members):
+            it = iter(members)
+            return f(*(next(it) if axis == 0 else a for a, axis in zip(args, in_axes)))
+
+        return jax.lax.map(one, [a for a, axis in zip(args, in_axes) if axis == 0])
+
+    return mapped
 
 
 class TrainOutcome(NamedTuple):

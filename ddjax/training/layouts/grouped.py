@@ -15,7 +15,7 @@ from ddjax.training.layouts.base import Context, Layout, MemberCurves, Plan, Pro
 from ddjax.training.members import stack_members
 from ddjax.training.memory import chunk_indices, chunks_needed, member_capacity
 from ddjax.training.spec import curve_names
-from ddjax.training.trainer import build_program
+from ddjax.training.trainer import Program, build_program
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 TARGET_EFFICIENCY = 0.85
@@ -32,7 +32,7 @@ def _padded_refusal(config) -> str | None:
     return None
 
 
-def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS) -> Plan:
+def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, program: Program | None = None) -> Plan:
     """The grouped layout's programs: the fewest width groups reaching `TARGET_EFFICIENCY` (one with
     `max_groups=1`), cut by memory."""
     config, spec, coords = context.config, context.spec, context.coords
@@ -42,7 +42,7 @@ def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS) -> Plan:
         target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
     groups = plan_groups(coords["width"], cost=lambda w: member_macs(config, spec, w), target_efficiency=target,
                          max_groups=max_groups)
-    program = build_program(spec)
+    program = program or build_program(spec)
     programs = grouped_programs(groups, context.memory, config.max_members_per_program)
     if not paddable:  # One program a width: XLA's compile time grew faster than the widths one program held.
         programs = [(group,) for chunks in programs for group in chunks]
