@@ -42,8 +42,9 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
       scheme: how vmap mode lays members out (`ddjax.training.layouts`): "packed" (one-hidden-layer families:
         every member's units in one wide layer), "blockpacked" (MLPs of any depth: width buckets of block-diagonal
         hidden layers), "grouped" (members padded to the widest of a few width groups), "padded" (every member
-        padded to the widest one, the naive reference). "auto" takes the first of packed, blockpacked, grouped
-        that can hold the config: the benchmark measured them in that order.
+        padded to the widest one, the naive reference), "mapped" (grouped, with evaluations one member after
+        another: `cnn1d` on a CPU). "auto" takes the first of packed, blockpacked, mapped, grouped that can hold
+        the config: the benchmarks measured them in that order.
       progress: show a progress bar with ETA over chunks of steps.
       on_chunk: called as on_chunk(next_step, state) after every chunk (vmap mode) or every member (serial mode,
         where the "step" counts finished members and the state holds every member's curves), e.g. to checkpoint.
