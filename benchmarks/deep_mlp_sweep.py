@@ -112,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| way | total s | compile s | run s | mean final test error | PyTorch / this |")
     print("|---|---|---|---|---|---|")
     for way, row in rows.items():
-        ratio = torch_row["total_s"] / row["total_s"] if torch_row else float("nan")
+        ratio = torch_row["total_s"] / row["total_s"] if torch_row else None
         row["torch_over_this"] = ratio
         compile_s, run_s = row.get("compile_s"), row.get("run_s")
         print(f"| {way} | {row['total_s']:.1f} | {'-' if compile_s is None else f'{compile_s:.1f}'} | "
-              f"{'-' if run_s is None else f'{run_s:.1f}'} | {np.mean(row['final_test_error']):.3f} | {ratio:.1f}x |")
+              f"{'-' if run_s is None else f'{run_s:.1f}'} | {np.mean(row['final_test_error']):.3f} | "
+              f"{'-' if ratio is None else f'{ratio:.1f}x'} |")
     out = pathlib.Path(args.out).with_suffix(".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "overrides": overrides, "rows": rows}, indent=2))

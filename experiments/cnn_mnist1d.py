@@ -8,12 +8,12 @@ matmuls on a CPU and XLA's convolution on a GPU (`ddjax.models.conv_ops`).
 
 Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `cnn_mnist1d:cpu` the light one;
                                                   smoke: cnn_mnist1d:smoke)
-Runtime:  default, measured: 10 min 44 s for the whole command (mapped layout, compile 17.3 s, training
-          618.6 s, 31 ms a step; 2-core Intel Xeon, load falling from 5.8 to 0 during the run); measured earlier
+Runtime:  default, measured: 8 min 46 s for the whole command (mapped layout, compile 9.3 s, training 509.3 s,
+          25.5 ms a step; the quiet 2-core Intel Xeon on a fast hour, `benchmarks/cnn-mnist1d-full-cpu.json`);
+          10 min 44 s (compile 17.3 s, training 618.6 s; load falling from 5.8 to 0); measured earlier
           (same CPU type): 15 min 15 s (compile 18.7 s, training 885.6 s: 44 ms a step
           of all 29 members, evaluations included; 7 width groups, padding efficiency 0.86, one device) on the
-          quiet 2-core CPU (Intel Xeon, 24 GiB; `benchmarks/cnn-mnist1d-full-cpu.json`), against the issue's
-          target of 15 minutes. `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 1 min 44 s for the whole command
+          quiet 2-core CPU (Intel Xeon, 24 GiB). `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 1 min 44 s for the whole command
           (compile 12.3 s, training 81.4 s, 5 width groups, padding efficiency 0.90, one device) on the same
           quiet CPU (2 min 50 s on the AMD EPYC under load, split over 2 devices, before this one-device rule).
           On a GPU with lax.conv: unmeasured.
