@@ -16,6 +16,7 @@ from ddjax.models.registry import parameter_count as registry_parameter_count
 from ddjax.sweep import run_sweep
 from ddjax.errors import ConfigError
 from ddjax.training.layouts import choose_layout
+from ddjax.training.layouts import mapped as mapped_layout
 from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
 from ddjax.training.trainer import build_program, map_members, train
 from reference import assert_same_curves
@@ -154,7 +155,7 @@ def _mnist1d_config(**changes):
 
 
 @pytest.mark.usefixtures("x64")
-def test_cnn1d_sweep_equals_serial_members_in_one_compile():
+def test_cnn1d_sweep_equals_serial_members_in_one_compile(monkeypatch):
     config = _mnist1d_config(precision="float64")  # Compared in float64: tests/reference.py.
     serial = run_sweep(config, mode="serial")
     # The mapped layout evaluates one member at a time on XLA's convolution: the same curves.
@@ -164,6 +165,12 @@ def test_cnn1d_sweep_equals_serial_members_in_one_compile():
         assert vmapped.curves["train_loss"].dtype == np.float64
         assert_same_curves(vmapped.curves, serial.curves, 120, 200)
     assert vmapped.curves["train_loss"][:, -1].mean() < vmapped.curves["train_loss"][:, 0].mean()  # It trains.
+    # A run long enough to pay for every group's compile: one group a width, the same curves.
+    monkeypatch.setattr(mapped_layout, "COMPILE_SECONDS_PER_GROUP", 0.0)
+    regrouped = run_sweep(config, scheme="mapped")
+    assert vmapped.group_widths != (2, 3, 6) and regrouped.group_widths == (2, 3, 6)
+    assert regrouped.n_compiles == 1 and regrouped.padding_efficiency == 1.0
+    assert_same_curves(regrouped.curves, serial.curves, 120, 200)
 
 
 def test_map_members_equals_vmap():

@@ -45,12 +45,14 @@ def segments(cut: np.ndarray, g: int, n_items: int) -> list[tuple[int, int]]:
 
 
 def plan_groups(widths: np.ndarray, *, cost: Callable[[int], float], target_efficiency: float = 0.85,
-                max_groups: int = 8) -> GroupPlan:
+                max_groups: int = 8, group_cost: float | None = None) -> GroupPlan:
     """The fewest contiguous width groups whose padding efficiency reaches `target_efficiency`.
 
     For each group count g, `partition` over the sorted distinct widths finds the split that executes the least
     cost (a member padded to width W costs cost(W)); the smallest g reaching the target wins, else the best plan
-    with `max_groups` groups.
+    with `max_groups` groups. With `group_cost` (what one more group costs, in units of `cost`: e.g. its compile
+    time against the run's arithmetic), the count from there to `max_groups` with the least executed cost +
+    count * group_cost wins.
     """
     widths = np.asarray(widths)
     distinct = np.unique(widths)
@@ -62,6 +64,9 @@ def plan_groups(widths: np.ndarray, *, cost: Callable[[int], float], target_effi
     n_groups = min(max_groups, k)
     best, cut = partition(k, lambda i, j: (prefix[j] - prefix[i]) * unit[j - 1], n_groups)
     chosen = next((g for g in range(1, n_groups + 1) if useful / best[g, k] >= target_efficiency), n_groups)
+    if group_cost is not None:
+        counts_from = np.arange(chosen, n_groups + 1)
+        chosen = int(counts_from[np.argmin(best[chosen:, k] + counts_from * group_cost)])
     bounds = segments(cut, chosen, k)
     indices = tuple(np.flatnonzero(np.isin(widths, distinct[i:j])) for i, j in bounds)
     max_widths = tuple(int(distinct[j - 1]) for _, j in bounds)

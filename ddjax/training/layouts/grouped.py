@@ -32,16 +32,17 @@ def _padded_refusal(config) -> str | None:
     return None
 
 
-def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, program: Program | None = None) -> Plan:
+def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: float | None = None,
+                 program: Program | None = None) -> Plan:
     """The grouped layout's programs: the fewest width groups reaching `TARGET_EFFICIENCY` (one with
-    `max_groups=1`), cut by memory."""
+    `max_groups=1`; more with `group_cost`, see `plan_groups`), cut by memory."""
     config, spec, coords = context.config, context.spec, context.coords
     target = TARGET_EFFICIENCY if max_groups > 1 else 0.0
     paddable = model_info(config.model).paddable
     if not paddable:  # A user's module: every width in a group of its own, none padded.
         target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
     groups = plan_groups(coords["width"], cost=lambda w: member_macs(config, spec, w), target_efficiency=target,
-                         max_groups=max_groups)
+                         max_groups=max_groups, group_cost=group_cost if paddable else None)
     program = program or build_program(spec)
     programs = grouped_programs(groups, context.memory, config.max_members_per_program)
     if not paddable:  # One program a width: XLA's compile time grew faster than the widths one program held.
