@@ -9,15 +9,15 @@ time (`ddjax.training.width_groups`); convolutions are patch matmuls on a CPU an
 
 Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `cnn_mnist1d:cpu` the light one;
                                                   smoke: cnn_mnist1d:smoke)
-Runtime:  default, measured: 7 min 58 s for the whole command (mapped layout in 21 groups at padding efficiency
-          0.99, compile 25.0 s, training 445.5 s, 22 ms a step; the quiet 2-core Intel Xeon on a fast hour,
-          `benchmarks/cnn-mnist1d-full-cpu.json`); the same hour in 7 groups (efficiency 0.86, before the group
-          cost): 8 min 46 s (compile 9.3 s, training 509.3 s); 10 min 44 s and, with the grouped layout,
-          15 min 15 s (compile 18.7 s, training 885.6 s) on slower hours of the same CPU type, all on the
-          2-core Intel Xeon (24 GiB). `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 1 min 44 s for the whole
+Runtime:  default, measured: 7 min 58 s and 7 min 50 s for the whole command in two runs (mapped layout in 21 groups
+          at padding efficiency 0.99, compile 25.0 s, training 445.5 s, 22 ms a step, in the first; the quiet 2-core
+          Intel Xeon on a fast hour, `benchmarks/cnn-mnist1d-full-cpu.json`); the same hour in 7 groups (efficiency
+          0.86, before the group cost): 8 min 46 s (compile 9.3 s, training 509.3 s); 10 min 44 s and, with the
+          grouped layout, 15 min 15 s (compile 18.7 s, training 885.6 s) on slower hours of the same CPU type, all on
+          the 2-core Intel Xeon (24 GiB). `cpu` (12 widths 2..64, 150 epochs = 6000 steps): 1 min 44 s for the whole
           command (compile 12.3 s, training 81.4 s, 5 width groups, padding efficiency 0.90, one device) on the same
-          quiet CPU (2 min 50 s on the AMD EPYC under load, split over 2 devices, before this one-device rule).
-          On a GPU with lax.conv: unmeasured.
+          quiet CPU (2 min 50 s on the AMD EPYC under load, split over 2 devices, before this one-device rule). On a
+          GPU with lax.conv: unmeasured.
 Result:   default, measured (one seed): test error falls from 0.608 (width 2) to 0.227 (width 8), rises to a
           peak of 0.374 at width 20 (0.373 at 22), just below the interpolation threshold (width 24: the first
           with train error 0 on the noisy labels; width 22 still misfits 5.9% of them), and falls again to
