@@ -22,6 +22,7 @@ from ddjax.training.layouts.base import Context, Layout, Plan
 from ddjax.training.layouts.grouped import plan_grouped
 from ddjax.training.member import member_init, member_record, member_step
 from ddjax.training.members import model_input_shape
+from ddjax.training.spec import SharedData, TrainSpec
 from ddjax.training.trainer import build_program, map_members
 
 
@@ -33,7 +34,7 @@ COMPILE_SECONDS_PER_GROUP = 0.95
 FLOP_PER_SECOND = 1e11
 
 
-def group_cost(spec, data) -> float:
+def group_cost(spec: TrainSpec, data: SharedData) -> float:
     """One more group's compile time in units of `member_macs` (one forward pass of one example at the padded
     width), priced by what such a unit costs over the whole run: 6 FLOP an example a training step (forward and
     backward), 2 a row an evaluation of the training and test rows."""
