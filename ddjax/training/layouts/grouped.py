@@ -42,7 +42,7 @@ def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: 
     if not paddable:  # A user's module: every width in a group of its own, none padded.
         target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
     groups = plan_groups(coords["width"], cost=lambda w: member_macs(config, spec, w), target_efficiency=target,
-                         max_groups=max_groups, group_cost=group_cost if paddable else None)
+                         max_groups=max_groups, group_cost=group_cost)
     program = program or build_program(spec)
     programs = grouped_programs(groups, context.memory, config.max_members_per_program)
     if not paddable:  # One program a width: XLA's compile time grew faster than the widths one program held.
