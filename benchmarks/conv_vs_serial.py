@@ -80,7 +80,7 @@ def time_torch(config: Config) -> dict | None:
                 torch.nn.Conv1d(1, width, 5, 2, 1), torch.nn.ReLU(), torch.nn.Conv1d(width, width, 3, 2, 1),
                 torch.nn.ReLU(), torch.nn.Conv1d(width, width, 3, 2, 1), torch.nn.ReLU(), torch.nn.Flatten(),
                 torch.nn.Linear(5 * width, 10))
-            optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate[0], momentum=config.momentum)
+            optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate[0], momentum=config.momentum[0])
             batches = torch_peer.epoch_batches(n, config.batch_size, config.steps)
             errors.append(torch_peer.train_alone(model, optimizer, batches, tensors, eval_at))
     total = time.perf_counter() - start

@@ -11,10 +11,9 @@ from typing import Any
 
 import jax
 
-from ddjax.config import Config, ConfigError, config_differences, config_from_dict, replace, to_dict, validate
+from ddjax.config import Config, ConfigError, config_differences, config_from_dict, ensure_valid, replace, to_dict
 from ddjax.data import registry as datasets
 from ddjax.data.arrays import is_npz
-from ddjax.data.registry import prepare_dataset
 from ddjax.models import registry as models
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as run_folder
@@ -118,15 +117,15 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "c
     data sets are downloaded and verified before the folder is created), and so does a sweep whose members cannot
     fit in device memory even one at a time (`ddjax.training.memory`). Returns the report.
     """
-    from ddjax.sweep import check_memory
+    from ddjax.sweep import prepare
 
-    validate(config)
-    prepare_dataset(config)
-    check_memory(config)  # A member that cannot fit, or an int32 overflow: refused before the folder exists.
+    config = ensure_valid(config)
+    # The data (downloaded and verified if need be), the layout and the memory plan: refused before the folder exists.
+    prepared = prepare(config, mode=None, scheme="auto")
     created = []  # In a multi-host job only process 0 creates (and writes) the run folder.
     hosts.from_main(lambda: created.append(run_folder.create(out_dir, run_meta(config, name), force=force)))
     try:
-        return _train_in(pathlib.Path(out_dir), config, name, progress=progress, resumed=None)
+        return _train_in(pathlib.Path(out_dir), config, name, progress=progress, resumed=None, prepared=prepared)
     except ConfigError:
         for run in created:
             run_folder.discard(run)
@@ -184,7 +183,7 @@ def _read_unfinished(path: pathlib.Path, config: Config | None, loaded: list) ->
 
 
 def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
-              resumed: checkpoint.Checkpoint | None) -> dict[str, Any]:
+              resumed: checkpoint.Checkpoint | None, prepared=None) -> dict[str, Any]:
     from ddjax.runs.outputs import write_analysis, write_curves
     from ddjax.sweep import run_sweep
 
@@ -196,10 +195,10 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
             checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
                                        elapsed_seconds=earlier + time.perf_counter() - start)
 
-    # Serial mode checkpoints after every member: its "step" counts finished members.
+    # Several programs are checkpointed after each: the "step" counts finished programs (members, for serial).
     restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
     result = run_sweep(config, progress=progress and hosts.is_main(), on_chunk=save, restore=restore,
-                       start_step=0 if resumed is None else resumed.step)
+                       start_step=0 if resumed is None else resumed.step, prepared=prepared)
 
     def write_outputs():
         write_curves(out, result)

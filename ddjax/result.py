@@ -25,7 +25,9 @@ class SweepResult:
     compile_seconds: float
     run_seconds: float
     n_compiles: int
-    scheme: str = "closed_form"  # "packed", "blockpacked", "grouped", "padded", "mapped", "serial" or "closed_form".
+    # The layout (`ddjax.training.layouts`): "packed", "blockpacked", "grouped", "padded", "mapped", "serial",
+    # "closed_form" or "gradient_descent".
+    scheme: str = "closed_form"
     # Useful multiply-accumulates / executed ones, both counted by the model registry (`forward_macs`) at the
     # members' true widths and at the widths the layout executes (1.0: nothing padded).
     padding_efficiency: float = 1.0

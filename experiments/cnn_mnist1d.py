@@ -46,7 +46,7 @@ def get_config(name: str = "default") -> Config:
     """The notebook sweep; `cpu` a lighter grid and budget; `smoke` for tests."""
     config = Config(
         dataset="mnist1d", n_samples=16000, train_fraction=0.25, n_train=(4000,), label_noise=(0.15,),
-        width=NOTEBOOK_WIDTHS, seed=(0,), model="cnn1d", optimizer="momentum", momentum=0.9,
+        width=NOTEBOOK_WIDTHS, seed=(0,), model="cnn1d", optimizer="momentum", momentum=(0.9,),
         learning_rate=(0.01,), batch_size=100, sampling="epoch", epochs=500, loss="cross_entropy", n_evals=20)
     return variant(
         config, name,

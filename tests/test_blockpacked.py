@@ -55,7 +55,7 @@ def test_block_packed_members_equal_serial_members(tiny_config, overrides, n_par
         for got, want in zip(jax.tree.leaves(packed), jax.tree.leaves(alone.params)):
             assert got.shape == want.shape and got.dtype == np.float64
             assert_close(got, want)
-        curves = {name: state.curves[s, k, CURVES.index(name)] for name in CURVES}
+        curves = {name: state.curves[name][s, k] for name in CURVES}
         assert_same_curves(curves, alone.curves, int(coords["n_train"][i]), len(dataset.y_test))
 
 

@@ -94,9 +94,10 @@ def test_npz_files_are_reproducible_byte_for_byte(tmp_path):
     assert sorted(loaded.files) == ["a", "b"] and np.array_equal(loaded["b"], arrays["b"])
 
 
-def test_a_checkpoint_of_another_format_is_refused_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint, "FORMAT", 1)  # As written before the layouts shared one optimizer state.
+@pytest.mark.parametrize("old", [1, 2])  # Before the layouts shared one optimizer state; before the one engine.
+def test_a_checkpoint_of_another_format_is_refused_naming_it(tmp_path, monkeypatch, old):
+    monkeypatch.setattr(checkpoint, "FORMAT", old)
     checkpoint.save_checkpoint(tmp_path, 3, _state(), config=to_dict(Config()))
     monkeypatch.undo()
-    with pytest.raises(ConfigError, match="has format 1, and this version of ddjax reads format 2 only"):
+    with pytest.raises(ConfigError, match=f"has format {old}, and this version of ddjax reads format 3 only"):
         checkpoint.load_checkpoint(tmp_path)

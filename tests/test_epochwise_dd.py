@@ -181,12 +181,13 @@ VALIDATED = dict(width=(6,), seed=(0, 1), n_train=(200,), steps=40, n_evals=5, n
 
 
 @pytest.mark.usefixtures("x64")
-def test_validation_split_vmapped_against_serial():
-    """Training runs compared in float64 (tests/reference.py): the grouped layout's validation curves are the
-    serial member's."""
-    config = replace(experiment_config("mlp_mnist1d", "smoke"), precision="float64", **VALIDATED)
-    vmapped, serial = run_sweep(config), run_sweep(config, mode="serial")
-    assert vmapped.scheme == "grouped" and set(vmapped.curves) >= {"val_error", "val_loss"}
+@pytest.mark.parametrize("scheme, depth", [("packed", 1), ("blockpacked", 2), ("grouped", 1)])
+def test_validation_split_vmapped_against_serial(scheme, depth):
+    """Training runs compared in float64 (tests/reference.py): every layout's validation curves are the serial
+    member's, the packed ones' included (they train on the first 160 of the 200 rows too)."""
+    config = replace(experiment_config("mlp_mnist1d", "smoke"), precision="float64", depth=depth, **VALIDATED)
+    vmapped, serial = run_sweep(config, scheme=scheme), run_sweep(config, mode="serial")
+    assert vmapped.scheme == scheme and set(vmapped.curves) >= {"val_error", "val_loss"}
     assert_same_curves(vmapped.curves, serial.curves, 160, n_test_examples(config))
     assert_close(vmapped.curves["val_loss"], serial.curves["val_loss"])
     assert_same_errors(vmapped.curves["val_error"], serial.curves["val_error"], 40)
@@ -210,5 +211,3 @@ def test_validation_fraction_errors_are_one_line():
         with pytest.raises(ConfigError, match=allowed) as caught:
             replace(base, validation_fraction=value)
         assert "\n" not in str(caught.value)
-    with pytest.raises(ConfigError, match="scheme 'packed'"):
-        run_sweep(replace(base, validation_fraction=0.2), scheme="packed")

@@ -38,7 +38,7 @@ def image_sweep(monkeypatch):
     """A config of an image data set whose loading returns `image_dataset()` (the file loaders are not needed)."""
     data = image_dataset()
     monkeypatch.setattr("ddjax.sweep.load_dataset", lambda config: data)
-    monkeypatch.setattr("ddjax.solvers.closed_form.load_dataset", lambda config: data)
+    monkeypatch.setattr("ddjax.sweep.load_dataset", lambda config: data)
     # Momentum, not Adam: Adam's first step moves every read-out bias by exactly +-lr, so examples whose units are
     # all inactive tie between classes and an ulp decides their argmax (their losses still agree to 1e-6).
     config = replace(Config(), dataset="mnist", n_samples=1000, width=(2, 5, 12), seed=(0, 1), n_train=(N_TRAIN,),
@@ -127,7 +127,7 @@ def test_min_norm_on_images_equals_the_host_standardized_copy(image_sweep, monke
     images = run_sweep(config)
     assert images.final("train_error")[-1] == 0  # 200 features interpolate the 48 examples.
     flat = flat_dataset(data, train_spec(config, data).image)
-    monkeypatch.setattr("ddjax.solvers.closed_form.load_dataset", lambda config: flat)
+    monkeypatch.setattr("ddjax.sweep.load_dataset", lambda config: flat)
     reference = run_sweep(config)
     for name in images.curves:
         np.testing.assert_allclose(images.curves[name], reference.curves[name], rtol=1e-9, atol=1e-12)
@@ -140,11 +140,12 @@ def test_label_noise_on_images_is_fixed_per_seed_and_never_the_true_class(image_
     assert changed.sum() == round(0.25 * N_TRAIN)  # Every drawn label is an incorrect class.
     np.testing.assert_array_equal(labels, member_labels(data, N_TRAIN, 0.25, seed=1, data_seed=0))
     assert not np.array_equal(labels, member_labels(data, N_TRAIN, 0.25, seed=1, data_seed=1))
-    # In a packed sweep every stream's evaluation labels end with the clean test labels.
+    # In a packed sweep every stream holds its members' noisy training labels; the test labels are the clean ones,
+    # shared by every stream.
     spec = train_spec(config, data)
     setup = packed_setup(config, data, spec, expand_members(config))
-    np.testing.assert_array_equal(np.asarray(setup.streams.labels)[:, :, N_TRAIN:],
-                                  np.broadcast_to(data.y_test, setup.streams.labels.shape[:2] + (N_TEST,)))
+    assert setup.streams.labels.shape[2] == N_TRAIN
+    np.testing.assert_array_equal(packed_data(shared_data(data, config)).y_test, data.y_test)
     assert (np.asarray(setup.streams.labels)[:, :, :N_TRAIN] != data.y_train).mean() == pytest.approx(0.2, abs=0.01)
 
 

@@ -234,4 +234,4 @@ def test_the_full_convolutional_experiments_fit_a_cpu_host():
     from ddjax.experiment import experiment_config
 
     # The notebook's sweep (widths up to 100, 16000 rows evaluated in chunks) was once refused at 28 GiB a member.
-    sweep.check_memory(experiment_config("cnn_mnist1d"))
+    sweep.prepare(experiment_config("cnn_mnist1d"))

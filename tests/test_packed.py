@@ -54,7 +54,7 @@ def test_packed_members_equal_serial_members(tiny_config, overrides, n_parts):
                           (packed["out_w"], alone.params["out"]["w"]), (packed["out_b"], alone.params["out"]["b"])]:
             assert got.dtype == np.float64
             assert_close(got, want)
-        curves = {name: state.curves[s, k, CURVES.index(name)] for name in CURVES}
+        curves = {name: state.curves[name][s, k] for name in CURVES}
         assert_same_curves(curves, alone.curves, int(coords["n_train"][i]), len(dataset.y_test))
 
 
@@ -101,7 +101,7 @@ def test_cut_into_parts_is_still_one_compile_and_ignores_extra_members(tiny_conf
     program = stream_program(setup.model)
     state = train(program, spec, (setup.params,), (setup.streams,), packed_data(data)).states[0]
     assert program.trace_count() == 1
-    curves = {name: np.asarray(state.curves)[setup.stream_of, setup.slot_of, i] for i, name in enumerate(CURVES)}
+    curves = {name: np.asarray(state.curves[name])[setup.stream_of, setup.slot_of] for name in CURVES}
     assert_same_curves(curves, whole.curves, 200, len(dataset.y_test))
     # 3 parts of 4 members: one part holds 2, the others 1 and an extra member that must never train.
     extra = np.asarray(setup.streams.learning_rate) == 0

@@ -18,7 +18,7 @@ from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.analysis.regularization import optimal_curves
 from ddjax.analysis.theory import compare_over_time, compare_to_theory
-from ddjax.config import (AXES, REGULARIZATION_AXES, Config, steps_per_epoch, swept_regularization,
+from ddjax.config import (STRENGTH_AXES, Config, recorded_axes, recorded_coordinates, steps_per_epoch,
                           validation_size)
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
@@ -44,8 +44,8 @@ def x_axis(config: Config) -> str:
 
 
 def report_axes(config: Config) -> list[str]:
-    """The axes a report names: every axis but a regularization axis left at its default 0."""
-    return [a for a in AXES if a not in REGULARIZATION_AXES or a in swept_regularization(config)]
+    """The axes a report names: those outputs record (`ddjax.config.axes.recorded_axes`)."""
+    return list(recorded_axes(config))
 
 
 def member_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any], np.ndarray, np.ndarray]]:
@@ -66,7 +66,7 @@ def member_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any
 
 def strength_axis(config: Config) -> str | None:
     """The regularization axis swept over more than one strength (one at most: each belongs to one method)."""
-    return next((a for a in REGULARIZATION_AXES if len(getattr(config, a)) > 1), None)
+    return next((a for a in STRENGTH_AXES if len(getattr(config, a)) > 1), None)
 
 
 def strength_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, Any], np.ndarray, np.ndarray,
@@ -130,7 +130,7 @@ def n_test_examples(config: Config) -> int | None:
 
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
     """Coordinates and divergence step of every member whose loss went non-finite."""
-    axes = [a for a in AXES if a in result.coords and (a not in REGULARIZATION_AXES or np.any(result.coords[a]))]
+    axes = list(recorded_coordinates(result.coords))
     return [{**{a: _plain(result.coords[a][m]) for a in axes}, "step": int(result.diverged_step[m])}
             for m in np.flatnonzero(result.diverged_step >= 0)]
 

@@ -45,9 +45,11 @@ def make_mnist1d(n_samples: int, train_fraction: float, seed: int) -> Dataset:
                    data["x_test"].astype(np.float32), data["y_test"].astype(np.int32), 10)
 
 
+@functools.lru_cache(maxsize=4)
 def make_gaussian(n_samples: int, train_fraction: float, input_dim: int, n_classes: int, teacher_noise: float,
                   seed: int) -> Dataset:
-    """Isotropic Gaussian inputs labelled by a random linear teacher: y = argmax(x @ W + noise)."""
+    """Isotropic Gaussian inputs labelled by a random linear teacher: y = argmax(x @ W + noise); generated once per
+    argument tuple in a process."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n_samples, input_dim)).astype(np.float32)
     teacher = rng.standard_normal((input_dim, n_classes)) / np.sqrt(input_dim)

@@ -28,6 +28,7 @@ class Member(NamedTuple):
     width: jax.Array  # int32: p, the dimension.
     n_train: jax.Array  # int32: n, the number of samples.
     seed: jax.Array  # uint32
+    n_val: jax.Array | None = None  # int32: the last n_val of its n_train rows are held out for validation.
 
 
 def _bits(key: jax.Array, rows: int, cols: int, salt: int) -> jax.Array:

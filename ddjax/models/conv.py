@@ -26,7 +26,8 @@ import jax.numpy as jnp
 
 from ddjax.models.conv_ops import conv_function
 from ddjax.models.family import Family
-from ddjax.models.stateful import channel_mask, flax_family
+from ddjax.models.family import unit_mask
+from ddjax.models.stateful import flax_family
 
 BN_MOMENTUM = 0.9  # flax's decay of the running averages: PyTorch's momentum 0.1.
 BN_EPSILON = 1e-5  # PyTorch's default.
@@ -41,7 +42,7 @@ class CNN1D(nn.Module):
 
     @nn.compact
     def __call__(self, x, width, train, example_mask=None):
-        mask = channel_mask(width, self.max_width, x.dtype)  # The input's dtype is the compute dtype.
+        mask = unit_mask(width, self.max_width, x.dtype)  # The input's dtype is the compute dtype.
         for i, (kernel, stride) in enumerate(((5, 2), (3, 2), (3, 2))):
             x = nn.Conv(self.max_width, (kernel,), (stride,), [(1, 1)], conv_general_dilated=self.conv,
                         name="stem" if i == 0 else None)(x)
@@ -54,7 +55,7 @@ def stage_mask(x: jax.Array, width, max_width: int) -> jax.Array:
     """The channel mask of channels-last `x` (in its dtype), whose channel count is a multiple m of `max_width`: the
     member has m * width real channels there."""
     multiple = x.shape[-1] // max_width
-    return channel_mask(width * multiple, max_width * multiple, x.dtype)
+    return unit_mask(width * multiple, max_width * multiple, x.dtype)
 
 
 def _norm_relu(x, width_mask, train, example_mask, name=None):
@@ -80,7 +81,7 @@ class CNN5(nn.Module):
         for i, multiple in enumerate((1, 2, 4, 8)):
             x = nn.Conv(self.max_width * multiple, (3, 3), (1, 1), [(1, 1), (1, 1)], conv_general_dilated=self.conv,
                         name="stem" if i == 0 else None)(x)
-            x = _norm_relu(x, channel_mask(width * multiple, self.max_width * multiple, x.dtype), train, example_mask)
+            x = _norm_relu(x, unit_mask(width * multiple, self.max_width * multiple, x.dtype), train, example_mask)
             if i > 0:
                 x = nn.max_pool(x, (2, 2), (2, 2))
         x = nn.max_pool(x, (4, 4), (4, 4))

@@ -1,6 +1,6 @@
 """The convolution primitive, chosen per backend: patch matmuls on a CPU, XLA's convolution elsewhere.
 
-Measured on the 2-core CPU (issue 15): for the `cnn1d` sweep, XLA:CPU's `lax.conv_general_dilated` ran at about
+Measured on the 2-core Intel Xeon: for the `cnn1d` sweep, XLA:CPU's `lax.conv_general_dilated` ran at about
 5 GFLOP/s, while the same convolution written as patch matmuls (the kernel's k shifted, strided slices of the
 padded input stacked, then one einsum against the kernel) ran at 33-44 GFLOP/s; on a GPU cuDNN's convolution is
 the right primitive. `patch_conv` has `lax.conv_general_dilated`'s signature for channels-last inputs, so flax's

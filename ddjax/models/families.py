@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.models.family import Family, stateless_family
+from ddjax.models.family import Family, stateless_family, unit_mask
 
 
 def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape: tuple[int, int],
@@ -22,12 +22,6 @@ def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape
     out = np.zeros(padded_shape, np.float32)
     out[: shape[0], : shape[1]] = rng.standard_normal(shape) * std
     return out
-
-
-def unit_mask(width: Any, max_width: int, dtype: Any = jnp.float32) -> jax.Array:
-    """1.0 for the member's `width` real units, 0.0 for padding (in `dtype`: the activations' own, so that a
-    bfloat16 model stays in bfloat16)."""
-    return (jnp.arange(max_width) < width).astype(dtype)
 
 
 def _layer(rng, fan_in, shape, padded_shape, gain):

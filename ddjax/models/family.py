@@ -29,10 +29,17 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 Params = Any  # A pytree of arrays.
 ModelState = Any  # A pytree of arrays (flax's "batch_stats" collection), or {} for a stateless family.
 Variables = dict[str, Any]  # {"params": Params, "model_state": ModelState}, as `Family.init` gives them.
+
+
+def unit_mask(width: Any, max_width: int, dtype: Any = jnp.float32) -> jax.Array:
+    """1.0 for the member's `width` real units (or channels), 0.0 for padding, in `dtype` (the activations' own, so
+    that a bfloat16 model stays in bfloat16); it broadcasts over a units-last (channels-last) array."""
+    return (jnp.arange(max_width) < width).astype(dtype)
 
 
 class Family(NamedTuple):

@@ -27,12 +27,6 @@ import numpy as np
 from ddjax.models.family import Family
 
 
-def channel_mask(width: Any, max_width: int, dtype: Any = jnp.float32) -> jax.Array:
-    """1.0 for the member's `width` real channels, 0.0 for padding (broadcasts over a channels-last array), in
-    `dtype`: the activations' own, so that a bfloat16 model stays in bfloat16."""
-    return (jnp.arange(max_width) < width).astype(dtype)
-
-
 def pad_to(tree: Any, shapes: Any) -> Any:
     """Every array of `tree` zero-padded at the end of each axis to the matching shape in `shapes`."""
     def pad(leaf, target):

@@ -22,9 +22,10 @@ import numpy as np
 from ddjax.config import ConfigError, config_differences
 from ddjax.runs.files import CHECKPOINT_FILE
 
-# The layout of the saved state. 2: every layout keeps the optimizer's base state (`ddjax.optimizers`), where
-# format 1's grouped and serial states held optax's injected hyper-parameters; a format-1 checkpoint is refused.
-FORMAT = 2
+# The layout of the saved state: the one engine's `ddjax.training.engine.State` for a trained program, and for a
+# run of several programs every member's curves, divergence steps and the plan's carry. A checkpoint of another
+# format is refused in one line naming it.
+FORMAT = 3
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # A fixed timestamp keeps the bytes of a file a function of its content.
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.analysis.sweep_report import gather, member_grid, slices, strength_grid, sweep_report, x_axis
 from ddjax.analysis.theory import ridge_excess_risk
-from ddjax.config import REGULARIZATION_AXES, Config, ConfigError, config_from_dict, steps_per_epoch
+from ddjax.config import AXES, Config, ConfigError, config_from_dict, recorded_coordinates, steps_per_epoch
 from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 from ddjax.runs.checkpoint import write_npz
@@ -128,8 +128,8 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
     timing = previous.get("timing", {})
     with np.load(out / CURVES_FILE) as arrays:
         coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
-        for axis in REGULARIZATION_AXES:  # Left out while 0 (`write_curves`).
-            coords.setdefault(axis, np.zeros(len(arrays["diverged_step"])))
+        for axis in AXES:  # Left out while every member holds its default (`write_curves`).
+            coords.setdefault(axis.name, np.full(len(arrays["diverged_step"]), axis.default[0]))
         curves = {k: arrays[k] for k in arrays.files if not k.startswith("coord_")
                   and k not in ("eval_steps", "diverged_step")}
         result = SweepResult(coords=coords, eval_steps=arrays["eval_steps"], curves=curves,
@@ -145,9 +145,11 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
 
 def write_curves(folder: str | os.PathLike, result: SweepResult) -> None:
     """Writes curves.npz: `coord_AXIS` [member] per axis, `eval_steps`, `diverged_step` and one [member, eval_step]
-    array per curve (byte-for-byte reproducible; `load_run` reads it back). A regularization axis that is 0 for
-    every member is left out, so an unregularized run writes the file it wrote before those axes existed."""
-    arrays = {f"coord_{k}": v for k, v in result.coords.items() if k not in REGULARIZATION_AXES or np.any(v)}
+    array per curve (byte-for-byte reproducible; `load_run` reads it back). An axis not recorded at its default
+    (`ddjax.config.axes.Axis.recorded_at_default`) is left out while every member holds the default, so a run
+    that does not sweep it writes the file it wrote before the axis existed."""
+    recorded = recorded_coordinates(result.coords)
+    arrays = {f"coord_{k}": v for k, v in result.coords.items() if k in recorded}
     write_npz(pathlib.Path(folder) / CURVES_FILE, {"eval_steps": result.eval_steps,
                                                    "diverged_step": result.diverged_step, **arrays, **result.curves})
 

@@ -13,24 +13,21 @@ of Phi, which is largest exactly at the interpolation threshold that the experim
 
 from __future__ import annotations
 
-import dataclasses
-import time
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.config import Config
+from ddjax.config import Config, validation_size
 from ddjax.data import gaussian_regression
 from ddjax.data.augment import standardize_on_host
-from ddjax.data.registry import dataset_info, load_dataset
-from ddjax.models.families import unit_mask
-from ddjax.result import SweepResult
+from ddjax.data.datasets import Dataset
+from ddjax.models.family import unit_mask
 from ddjax.training.member import member_eval
-from ddjax.training.members import expand_members, shared_data, stack_members, train_spec
-from ddjax.training.metrics import example_losses
-from ddjax.training.spec import CURVES, SharedData
+from ddjax.training.members import shared_data, stack_members
+from ddjax.training.spec import CURVES, SharedData, TrainSpec
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
@@ -107,47 +104,29 @@ def _apply_psd_inverses(gram: jax.Array, rhs: jax.Array, real: jax.Array, shifts
     return out
 
 
-def fitted_rows(n_train: jax.Array, validation_fraction: float) -> jax.Array:
-    """The examples a member fits: the first n_train - round(validation_fraction * n_train) of its n_train
-    (`ddjax.config.validation_size`; the rest are its validation rows)."""
-    if validation_fraction == 0:
-        return n_train
-    held_out = jnp.round(jnp.float64(validation_fraction) * n_train).astype(n_train.dtype)
-    return n_train - held_out
-
-
-def readout_member(spec, variables, member, data, strengths: tuple[float, ...] = (0.0,),
-                   validation_fraction: float = 0.0) -> dict[str, jax.Array]:
+def readout_member(spec, variables, member, data, strengths: tuple[float, ...] = (0.0,)) -> dict[str, jax.Array]:
     """Solves one random-features member's read-out (from its initial `variables`) at every ridge strength and
-    evaluates each exactly as the trainer would: curves [strength].
+    evaluates each exactly as the trainer would (`ddjax.training.engine.evaluate`): curves [strength].
 
-    With `validation_fraction` > 0 it fits the first rows of its n_train only (`fitted_rows`), `train_*` are
-    measured on those and `val_error`, `val_loss` on the held-out rest.
+    The member fits its first `member.n_train` rows (its n_train less the rows it holds out, `member.n_val`: the
+    one validation split of `ddjax.training.members.stack_members`), on which `train_*` are measured, and
+    `val_error`, `val_loss` on the held-out rows after them.
     """
     variables, data = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                                    (variables, data))
     params = variables["params"]
     max_width = params["out"]["w"].shape[0]
     n_max = data.x_train.shape[0]
-    n_fit = fitted_rows(member.n_train, validation_fraction)
     phi = spec.model.features(params, member.width, data.x_train)
     phi = jnp.concatenate([phi, jnp.ones((n_max, 1))], axis=1)  # The bias is one more read-out weight.
     columns = jnp.concatenate([unit_mask(member.width, max_width), jnp.ones(1)])
-    solutions = ridge_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64), strengths, n_fit,
-                            row_mask=jnp.arange(n_max) < n_fit, column_mask=columns)
-    fitted = member._replace(n_train=n_fit)
+    solutions = ridge_lstsq(phi, jax.nn.one_hot(member.labels, spec.n_classes, dtype=jnp.float64), strengths,
+                            member.n_train, row_mask=jnp.arange(n_max) < member.n_train, column_mask=columns)
     out = []
     for weights in solutions:
         solved = {**params, "out": {"w": weights[:-1], "b": weights[-1]}}
-        values = {**member_eval(spec, solved, fitted, data, variables["model_state"]),
-                  "weight_norm": jnp.sqrt(jnp.sum(weights**2))}
-        if validation_fraction:
-            logits = spec.model.apply(solved, variables["model_state"], member.width, data.x_train, False)[0]
-            held_out = (jnp.arange(n_max) >= n_fit) & (jnp.arange(n_max) < member.n_train)
-            count = member.n_train - n_fit
-            values["val_error"] = jnp.sum(held_out * (logits.argmax(-1) != member.labels)) / count
-            values["val_loss"] = jnp.sum(held_out * example_losses(logits, member.labels, spec.loss)) / count
-        out.append(values)
+        out.append({**member_eval(spec, solved, member, data, variables["model_state"]),
+                    "weight_norm": jnp.sqrt(jnp.sum(weights**2))})
     return _stack_strengths(out)
 
 
@@ -157,7 +136,7 @@ def _stack_strengths(values: list[dict[str, jax.Array]]) -> dict[str, jax.Array]
 
 def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_var: float, data_seed: int,
                          strengths: tuple[float, ...] = (0.0,),
-                         validation_fraction: float = 0.0) -> Callable[[gaussian_regression.Member], dict]:
+                         validation: bool = False) -> Callable[[gaussian_regression.Member], dict]:
     """A function of one `gaussian_regression` member: its ridge estimates (minimum-norm at 0) at every strength
     and their exact risks, curves [strength].
 
@@ -165,11 +144,13 @@ def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_va
     `test_error` is the expected squared error on a fresh sample, |b_hat - b|^2 + s^2, and `train_error` is the
     mean squared training residual (0 when the estimator interpolates); `val_error` (with a validation split) the
     mean squared residual on the held-out rows. Losses are half of these, as for the squared loss of the trainer.
+    A member fits the first n_train - n_val of its n_train rows and holds out the rest (`Member.n_val`, with
+    `validation`).
     """
 
     def solve(member: gaussian_regression.Member) -> dict[str, jax.Array]:
         x, y, b = gaussian_regression.member_problem(member, n_max, p_max, signal_norm_sq, noise_var, data_seed)
-        n_fit = fitted_rows(member.n_train, validation_fraction)
+        n_fit = member.n_train - member.n_val if validation else member.n_train
         rows = unit_mask(n_fit, n_max)
         estimates = ridge_lstsq(x, y[:, None], strengths, n_fit, row_mask=rows,
                                 column_mask=unit_mask(member.width, p_max))
@@ -181,9 +162,9 @@ def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_va
             values = {"train_error": train_mse, "train_loss": train_mse / 2, "test_error": excess + noise_var,
                       "test_loss": (excess + noise_var) / 2, "excess_risk": excess,
                       "weight_norm": jnp.sqrt(jnp.sum(b_hat**2))}
-            if validation_fraction:
+            if validation:
                 held_out = unit_mask(member.n_train, n_max) - rows
-                val_mse = jnp.sum(held_out * (x @ b_hat - y) ** 2) / (member.n_train - n_fit)
+                val_mse = jnp.sum(held_out * (x @ b_hat - y) ** 2) / member.n_val
                 values.update(val_error=val_mse, val_loss=val_mse / 2)
             out.append(values)
         return _stack_strengths(out)
@@ -191,16 +172,18 @@ def linear_member_solver(n_max: int, p_max: int, signal_norm_sq: float, noise_va
     return solve
 
 
-class _Program(NamedTuple):
-    solve: Any  # jitted: tuple of stacked groups -> tuple of metric dicts [members].
-    groups: tuple
-    order: np.ndarray  # Member indices in the order the groups list them.
+class Groups(NamedTuple):
+    """A closed-form sweep's members in groups padded to one shape: each group is solved by one compiled program."""
+
+    solve: Callable[[Any], dict]  # A group's stacked inputs -> its curves [member, strength] (jit it).
+    groups: tuple  # Each group's stacked inputs.
+    indices: tuple[np.ndarray, ...]  # Each group's member indices (of the grid without the ridge axis).
     group_widths: tuple[int, ...]
 
 
-def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
-    dataset = load_dataset(config)
-    data, spec = shared_data(dataset, config), train_spec(config, dataset)
+def readout_groups(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray]) -> Groups:
+    """The random-features members of `coords` grouped by width, read out on the data set's rows."""
+    data = shared_data(dataset, config)
     if spec.image is not None:  # No augmentation in a closed form: standardized and flattened once, on the host.
         data = SharedData(*(jnp.asarray(standardize_on_host(np.asarray(x), spec.image)) for x in data[:2]),
                           data.y_test)
@@ -211,32 +194,30 @@ def _readout_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
                    for index, width in zip(plan.indices, plan.max_widths))
 
     def member(args):
-        return readout_member(spec, *args, data, config.ridge, config.validation_fraction)
+        return readout_member(spec, *args, data, config.ridge)
 
-    solve = jax.jit(lambda groups: tuple(jax.lax.map(member, group) for group in groups))
-    return _Program(solve, groups, np.concatenate(plan.indices), plan.max_widths)
+    return Groups(lambda group: jax.lax.map(member, group), groups, plan.indices, plan.max_widths)
 
 
-def _linear_program(config: Config, coords: dict[str, np.ndarray]) -> _Program:
-    # Group along whichever of p and n takes more values (padding the other to its maximum): a sample-wise
-    # sweep padded to its largest n would spend most of its time on padded rows.
+def linear_groups(config: Config, coords: dict[str, np.ndarray]) -> list[Groups]:
+    """The Gaussian-regression members of `coords` grouped along whichever of p and n takes more values (padding
+    the other to its maximum: a sample-wise sweep padded to its largest n would spend most of its time on padded
+    rows); one `Groups` per group, as each group's shape differs."""
     by_width = len(config.width) >= len(config.n_train)
     axis, other = ("width", max(config.n_train)) if by_width else ("n_train", max(config.width))
     plan = _plan_groups(coords[axis], lambda m: _solve_cost(*((other, m) if by_width else (m, other))))
-    shapes = [(other, m) if by_width else (m, other) for m in plan.max_widths]  # (n_max, p_max) of each group
-    groups = tuple(gaussian_regression.Member(width=jnp.asarray(coords["width"][i], jnp.int32),
-                                              n_train=jnp.asarray(coords["n_train"][i], jnp.int32),
-                                              seed=jnp.asarray(coords["seed"][i], jnp.uint32)) for i in plan.indices)
-
-    def solve(groups):
-        out = []
-        for group, (n_max, p_max) in zip(groups, shapes):
-            member = linear_member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var, config.data_seed,
-                                          config.ridge, config.validation_fraction)
-            out.append(jax.lax.map(member, group))
-        return tuple(out)
-
-    return _Program(jax.jit(solve), groups, np.concatenate(plan.indices), tuple(p for _, p in shapes))
+    out = []
+    for index, m in zip(plan.indices, plan.max_widths):
+        n_max, p_max = (other, m) if by_width else (m, other)
+        n_val = [validation_size(int(n), config.validation_fraction) for n in coords["n_train"][index]]
+        group = gaussian_regression.Member(width=jnp.asarray(coords["width"][index], jnp.int32),
+                                           n_train=jnp.asarray(coords["n_train"][index], jnp.int32),
+                                           seed=jnp.asarray(coords["seed"][index], jnp.uint32),
+                                           n_val=jnp.asarray(n_val, jnp.int32))
+        member = linear_member_solver(n_max, p_max, config.signal_norm_sq, config.noise_var, config.data_seed,
+                                      config.ridge, config.validation_fraction > 0)
+        out.append(Groups(functools.partial(jax.lax.map, member), (group,), (index,), (p_max,)))
+    return out
 
 
 def _plan_groups(sizes: np.ndarray, cost) -> GroupPlan:
@@ -248,30 +229,3 @@ def _solve_cost(n: int, f: int) -> float:
     """Flops of one padded member: the Gram matrix of the smaller side and its eigendecomposition."""
     small = min(n, f)
     return float(n * f * small + 10 * small**3)
-
-
-def solve_sweep(config: Config) -> SweepResult:
-    """Every member of `config`'s grid solved in closed form; curves have one evaluation (the solution).
-
-    Members that differ only in their ridge strength share one solve (`ridge_lstsq`): the program runs over the
-    grid without the ridge axis, and each of its members returns one value per strength.
-    """
-    coords = expand_members(config)
-    base = expand_members(dataclasses.replace(config, ridge=(0.0,)))  # ridge is the last axis: it varies fastest.
-    with jax.enable_x64(True):
-        t0 = time.perf_counter()
-        build = _linear_program if dataset_info(config.dataset).load is None else _readout_program
-        program = build(config, base)
-        compiled = program.solve.lower(program.groups).compile()
-        t1 = time.perf_counter()
-        outputs = jax.block_until_ready(compiled(program.groups))
-        t2 = time.perf_counter()
-    inverse = np.argsort(program.order)
-    names = outputs[0].keys()
-    # [base member, strength] -> [member]: member b * len(ridge) + l is base member b at strength l.
-    curves = {k: np.concatenate([np.asarray(o[k], np.float64) for o in outputs])[inverse].reshape(-1, 1)
-              for k in names}
-    n_members = len(coords["width"])
-    return SweepResult(coords=coords, eval_steps=np.zeros(1, np.int64), curves=curves,
-                       diverged_step=np.full(n_members, -1), group_widths=program.group_widths,
-                       compile_seconds=t1 - t0, run_seconds=t2 - t1, n_compiles=1)

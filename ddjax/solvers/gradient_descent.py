@@ -5,8 +5,9 @@ Each member (`ddjax.data.multiscale_regression`) starts from w_0 = 0 and takes `
     w_{t+1} = w_t - eta X^T (X w_t - y) / n
 
 at its learning rate eta, in float64, all members in one jitted program (vmapped, padded to the largest n and p:
-padded rows and columns are zero and stay out of every sum). At each eval step it records the training mean
-squared error and the exact test risk R(w_t) = |a * (w_t - b)|^2 + s^2.
+padded rows and columns are zero and stay out of every sum), by the engine's update chain: a member whose
+update goes non-finite stops there and records NaN. At each eval step it records the training mean squared error
+and the exact test risk R(w_t) = |a * (w_t - b)|^2 + s^2.
 
 The closed form (Heckel & Yilmaz 2020; Pezeshki et al. 2022): with the design's covariance
 X^T X / n = V diag(lambda) V^T, w_t - b = -A_t b + (I - A_t) pinv(X^T X) X^T e with A_t = V diag((1 - eta
@@ -21,19 +22,17 @@ blocks of different scales give one U each, and their sum can fall, rise and fal
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
-import numpy as np
+import optax
 
-from ddjax.config import Config
+from ddjax.config import Config, chunk_steps_of
 from ddjax.data import multiscale_regression
 from ddjax.data.gaussian_regression import Member
-from ddjax.result import SweepResult
 from ddjax.solvers.closed_form import EIGENVALUE_RTOL
-from ddjax.training.members import expand_members
-from ddjax.training.spec import log_spaced_steps
+from ddjax.training import engine
+from ddjax.training.member import OneMember
+from ddjax.training.spec import Members, TrainSpec, log_spaced_steps
 
 GD_CURVES = ("train_error", "test_error", "train_loss", "test_loss", "excess_risk", "theory_risk")
 
@@ -57,52 +56,52 @@ def expected_risk(x: jax.Array, b: jax.Array, a: jax.Array, n: jax.Array, eta: j
     return bias + variance + noise_var
 
 
-def member_curves(config: Config, n_max: int, p_max: int, eval_steps: tuple[int, ...]):
-    """A function of one member and its learning rate: its trained curves at `eval_steps` and the closed form."""
-    steps = jnp.asarray(eval_steps)
+def descent_spec(config: Config) -> TrainSpec:
+    """The training spec of full-batch gradient descent on least squares: plain SGD on the squared loss, no batches
+    (the data are drawn per member, so there is no model to share)."""
+    return TrainSpec(model=None, optimizer="sgd", loss="squared", batch_size=0, steps=config.steps,
+                     eval_steps=log_spaced_steps(config.steps, config.n_evals),
+                     chunk_steps=chunk_steps_of(config.steps, config.n_chunks), input_dim=max(config.width),
+                     n_classes=1, precision="float64", lr_schedule=config.lr_schedule,
+                     lr_schedule_steps=config.lr_schedule_steps, member_axes=("learning_rate",))
+
+
+def member_curves(config: Config, n_max: int, p_max: int, spec: TrainSpec):
+    """A function of one member and its learning rate: its trained curves at the spec's eval steps (NaN once it
+    diverged, and the step it diverged at) and the closed form.
+
+    Each step is the engine's update chain (`ddjax.training.engine.update`) on the least-squares gradient
+    X^T (X w - y) / n, so a member diverges, and stops, as a trained one does."""
+    steps = jnp.asarray(spec.eval_steps)
     gaps = jnp.diff(jnp.concatenate([jnp.zeros(1, steps.dtype), steps]))
 
     def curves(member: Member, eta: jax.Array) -> dict[str, jax.Array]:
         x, y, b, a = multiscale_regression.member_problem(member, n_max, p_max, config.feature_scales,
                                                           config.signal_norm_sq, config.noise_var, config.data_seed)
         n = member.n_train.astype(jnp.float64)
+        view, rates = OneMember(spec, member.width), Members(learning_rate=eta)
+        w = jnp.zeros(p_max)
+        state = engine.State(w, optax.EmptyState(), jnp.int32(-1), {})
 
-        def descend(w, gap):
-            w = jax.lax.fori_loop(0, gap, lambda _, w: w - eta * x.T @ (x @ w - y) / n, w)
+        def descend_one(t, state):
+            residual = x @ state.params - y
+            grads = x.T @ residual / n
+            return engine.update(view, state, grads, jnp.sum(residual**2) / (2 * n), {}, rates, t)
+
+        def descend(carry, gap):
+            state, start = carry
+            state = jax.lax.fori_loop(start, start + gap, descend_one, state)
+            w, diverged = state.params, state.diverged_step >= 0
             train_mse = jnp.sum((x @ w - y) ** 2) / n  # Padded rows are zero on both sides.
             excess = jnp.sum((a * (w - b)) ** 2)
-            return w, (train_mse, excess)
+            values = jnp.where(diverged, jnp.nan, jnp.stack([train_mse, excess]))
+            return (state, start + gap), values
 
-        _, (train_mse, excess) = jax.lax.scan(descend, jnp.zeros(p_max), gaps)
+        (state, _), values = jax.lax.scan(descend, (state, jnp.int32(0)), gaps)
+        train_mse, excess = values[:, 0], values[:, 1]
         risk = excess + config.noise_var
         return {"train_error": train_mse, "test_error": risk, "train_loss": train_mse / 2, "test_loss": risk / 2,
-                "excess_risk": excess, "theory_risk": expected_risk(x, b, a, n, eta, config.noise_var, steps)}
+                "excess_risk": excess, "theory_risk": expected_risk(x, b, a, n, eta, config.noise_var, steps),
+                "diverged_step": state.diverged_step}
 
     return curves
-
-
-def descend_sweep(config: Config) -> SweepResult:
-    """Every member of `config`'s grid trained by full-batch gradient descent; curves at log-spaced eval steps."""
-    coords = expand_members(config)
-    eval_steps = log_spaced_steps(config.steps, config.n_evals)
-    with jax.enable_x64(True):
-        t0 = time.perf_counter()
-        members = Member(width=jnp.asarray(coords["width"], jnp.int32),
-                         n_train=jnp.asarray(coords["n_train"], jnp.int32),
-                         seed=jnp.asarray(coords["seed"], jnp.uint32))
-        rates = jnp.asarray(coords["learning_rate"], jnp.float64)
-        solve = jax.jit(jax.vmap(member_curves(config, max(config.n_train), max(config.width), eval_steps)))
-        compiled = solve.lower(members, rates).compile()
-        t1 = time.perf_counter()
-        outputs = jax.block_until_ready(compiled(members, rates))
-        t2 = time.perf_counter()
-    curves = {k: np.asarray(outputs[k], np.float64) for k in GD_CURVES}
-    broken = ~np.isfinite(curves["test_error"]) | ~np.isfinite(curves["train_error"])
-    # A rate above 2 / lambda_max diverges: its curves are NaN from the first non-finite evaluation on.
-    first = np.where(broken.any(axis=1), broken.argmax(axis=1), -1)
-    after = np.arange(len(eval_steps))[None, :] >= np.where(first < 0, len(eval_steps), first)[:, None]
-    curves = {k: np.where(after, np.nan, v) for k, v in curves.items()}
-    diverged = np.where(first < 0, -1, np.asarray(eval_steps)[np.maximum(first, 0)])
-    return SweepResult(coords=coords, eval_steps=np.asarray(eval_steps), curves=curves, diverged_step=diverged,
-                       group_widths=(max(config.width),), compile_seconds=t1 - t0, run_seconds=t2 - t1,
-                       n_compiles=1, scheme="gradient_descent")

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.config import AXES, Config, chunk_steps_of, validation_size
+from ddjax.config import AXES, AXIS, Config, chunk_steps_of, member_input_axes, validation_size
 from ddjax.data.augment import image_spec
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.models.family import Variables
@@ -23,8 +23,8 @@ from ddjax.training.spec import Members, SharedData, TrainSpec, log_spaced_steps
 
 def expand_members(config: Config) -> dict[str, np.ndarray]:
     """The cartesian grid of the config's axes, one entry per member (the last axis varies fastest)."""
-    grid = list(itertools.product(*(getattr(config, axis) for axis in AXES)))
-    return {axis: np.array([point[i] for point in grid]) for i, axis in enumerate(AXES)}
+    grid = list(itertools.product(*(getattr(config, axis.name) for axis in AXES)))
+    return {axis.name: np.array([point[i] for point in grid]) for i, axis in enumerate(AXES)}
 
 
 def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
@@ -32,7 +32,7 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
     H * W * C inputs at the model boundary."""
     return TrainSpec(
         model=get_model(config.model, depth=config.depth, input_shape=model_input_shape(dataset),
-                        n_classes=dataset.n_classes), optimizer=config.optimizer, momentum=config.momentum,
+                        n_classes=dataset.n_classes), optimizer=config.optimizer,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals),
         chunk_steps=chunk_steps_of(config.steps, config.n_chunks),
@@ -40,7 +40,7 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
         image=image_spec(dataset.x_train, augment=config.augment), precision=config.precision,
         lr_schedule=config.lr_schedule, lr_schedule_steps=config.lr_schedule_steps,
         eval_batch=model_info(config.model).eval_batch, validation=config.validation_fraction > 0,
-        weight_decay=any(v > 0 for v in config.weight_decay))
+        member_axes=member_input_axes(config))
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -59,14 +59,11 @@ def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dat
     variables = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
                                  spec.n_classes) for i in index]
     n_val = np.array([validation_size(int(coords["n_train"][i]), config.validation_fraction) for i in index])
-    members = Members(width=jnp.asarray(coords["width"][index], jnp.int32),
-                      n_train=jnp.asarray(coords["n_train"][index] - n_val, jnp.int32),
-                      learning_rate=jnp.asarray(coords["learning_rate"][index], jnp.float32),
-                      seed=jnp.asarray(coords["seed"][index], jnp.uint32),
+    values = {name: coords[name][index] for name in spec.member_axes}
+    values["n_train"] = values["n_train"] - n_val
+    members = Members(**{name: jnp.asarray(v, AXIS[name].dtype) for name, v in values.items()},
                       labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32),
-                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None,
-                      weight_decay=(jnp.asarray(coords["weight_decay"][index], jnp.float32) if spec.weight_decay
-                                    else None))
+                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None)
     return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables), members
 
 

@@ -7,7 +7,7 @@ batch (kept for the backward pass, and their gradient); the activations of its e
 training and test rows as one batch (convolutional families: in chunks of `eval_batch` rows, whose logits are
 gathered for every row); its labels and its curves. Every device also holds a copy of the shared data
 (twice: the packed layout keeps training rows and evaluation rows apart). P(w) and the activations of one example
-come from the model registry (`ddjax.models.registry.parameter_count`, `activation_count`). Members padded to a
+come from the family's cost model (`ddjax.training.costs.MemberCost`, read from the model registry). Members padded to a
 wider width are counted at the width they execute at. The estimate is meant to be an upper bound of what XLA
 allocates (tested against the compiled program's `memory_analysis()`), so a sweep that fits by it fits.
 
@@ -25,8 +25,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from ddjax.config import Config, ConfigError, INT32_MAX
-from ddjax.models.registry import activation_count, parameter_count
 from ddjax.optimizers import OPTIMIZERS
+from ddjax.training.costs import MemberCost
 
 VALUE_BYTES = 4  # float32 parameters, optimizer state, activations; int32 labels (bfloat16 is counted as float32).
 HOST_FRACTION = 0.5  # Of a CPU host's RAM, for the program: the rest is the host copy of the data, Python, XLA.
@@ -47,11 +47,11 @@ class Budget(NamedTuple):
     source: str
 
 
-def sweep_needs(config: Config, *, input_dim: int, n_classes: int, example_bytes: int, n_train_rows: int,
-                n_test_rows: int, batch_size: int, n_evals: int, input_shape: tuple[int, ...] | None = None,
-                eval_rows: int | None = None) -> Needs:
-    """The memory needs of `config`'s members, from the data's shapes (`example_bytes`: one stored example);
-    `eval_rows`: the rows an evaluation takes at once (None: all of them)."""
+def sweep_needs(config: Config, cost: MemberCost, *, n_classes: int, example_bytes: int, n_train_rows: int,
+                n_test_rows: int, batch_size: int, n_evals: int, eval_rows: int | None = None) -> Needs:
+    """The memory needs of `config`'s members, from the family's cost model (`ddjax.training.costs`) and the
+    data's shapes (`example_bytes`: one stored example); `eval_rows`: the rows an evaluation takes at once (None:
+    all of them)."""
     shared = 2 * (n_train_rows + n_test_rows) * (example_bytes + VALUE_BYTES) + n_test_rows * VALUE_BYTES
     batch = batch_size or n_train_rows
     rows = n_train_rows + n_test_rows
@@ -59,9 +59,7 @@ def sweep_needs(config: Config, *, input_dim: int, n_classes: int, example_bytes
     gathered_logits = n_classes * rows if rows_at_once < rows else 0  # Chunks' logits, gathered for every row.
 
     def member_bytes(width: int) -> int:
-        params = parameter_count(config.model, width, input_dim, n_classes, config.depth, input_shape=input_shape)
-        activations = activation_count(config.model, width, input_dim, n_classes, config.depth,
-                                       input_shape=input_shape)
+        params, activations = cost.parameters(width), cost.activations(width)
         values = (3 * params + 2 * OPTIMIZERS[config.optimizer].state_copies * params + 2 * batch * activations
                   + rows_at_once * activations + rows + gathered_logits + 4 * n_evals)
         return values * VALUE_BYTES

@@ -3,12 +3,14 @@ the recorded curves, and the dtypes a precision stores and computes in."""
 
 from __future__ import annotations
 
+import collections
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ddjax.config.axes import AXES
 from ddjax.data.augment import ImageSpec
 from ddjax.models.family import Family, ModelState, Params
 
@@ -17,20 +19,26 @@ CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 VALIDATION_CURVES = ("val_error", "val_loss")
 
 
-class Members(NamedTuple):
-    """What distinguishes members of one group; every field has a leading member axis when stacked."""
+def _members_type():
+    """`Members`: the trainer's per-member inputs, one field per axis of `ddjax.config.axes.AXES` that has a dtype,
+    then the fields every bundle carries."""
+    fields = [axis.name for axis in AXES if axis.dtype is not None] + ["labels", "n_val", "part"]
+    members = collections.namedtuple("Members", fields, defaults=[None] * len(fields))
+    members.__doc__ = """What distinguishes the members of a bundle (`ddjax.training.engine`).
 
-    width: jax.Array  # int32: true width.
-    n_train: jax.Array  # int32: the member trains on the first n_train samples.
-    learning_rate: jax.Array  # float32
-    seed: jax.Array  # uint32: batch order (members with the same seed draw the same batches).
-    labels: jax.Array  # int32 [N]: the member's (noisy) training labels.
-    # int32: the rows n_train .. n_train + n_val - 1 after the trained ones, held out for validation (with
-    # `TrainSpec.validation`); None: none.
-    n_val: jax.Array | None = None
-    # float32: the L2 strength lambda (`add_weight_decay`); None where the spec has no weight decay, so that
-    # programs without it are exactly what they were.
-    weight_decay: jax.Array | None = None
+    For the vmapped layouts every field has a leading member axis when stacked, and one member's fields are
+    scalars; a packed stream holds per-member values [K] and shares `seed`, `n_train`, `n_val` and `part`.
+    Axis fields (`width`, `seed`, `n_train`, `learning_rate`, `momentum`, `weight_decay`; dtypes from their
+    `Axis.dtype`) are None where the config does not need them (`Axis.needed`), so that a program without them
+    is exactly what it was before they existed. `n_train` counts the rows a member trains on (its n_train less
+    its held-out rows); `labels` are its (noisy) training labels [.., N]; `n_val` the rows after the trained ones
+    held out for validation (with `TrainSpec.validation`); `part` which part of the members a packed stream holds.
+    """
+    members.__module__ = __name__
+    return members
+
+
+Members = _members_type()
 
 
 class SharedData(NamedTuple):
@@ -45,23 +53,11 @@ class SharedData(NamedTuple):
     y_test: jax.Array
 
 
-class MemberState(NamedTuple):
-    """Training state of one member (stacked: a leading member axis on every leaf)."""
-
-    params: Params
-    opt_state: Any
-    diverged_step: jax.Array  # int32: -1 while finite, else the step whose update went non-finite.
-    curves: dict[str, jax.Array]  # name -> float32 [n_eval_steps]
-    # Mutable model state (BatchNorm running statistics; {} for stateless families), stacked like params.
-    model_state: ModelState = {}
-
-
 class TrainSpec(NamedTuple):
     """The static description of how every member trains."""
 
     model: Family
     optimizer: str
-    momentum: float
     loss: str
     batch_size: int  # 0 means full batch.
     steps: int
@@ -78,7 +74,13 @@ class TrainSpec(NamedTuple):
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
     validation: bool = False  # Members hold out `Members.n_val` rows: record VALIDATION_CURVES too.
-    weight_decay: bool = False  # Some member has weight decay > 0: the step adds lambda * params (`add_weight_decay`).
+    # The axes the trainer receives per member (`ddjax.config.axes.member_input_axes`): fields of `Members`.
+    member_axes: tuple[str, ...] = ("width", "seed", "n_train", "learning_rate")
+
+    @property
+    def weight_decay(self) -> bool:
+        """Some member has weight decay > 0: the step adds lambda * params."""
+        return "weight_decay" in self.member_axes
 
 
 def curve_names(spec: TrainSpec) -> tuple[str, ...]:

@@ -1,16 +1,14 @@
-"""One stream engine for the packed layouts: members that share a batch stream train side by side in one model.
+"""The packed layouts' view of a stream (`ddjax.training.engine.MemberView`): members that share a batch stream
+train side by side in one model.
 
-Members that share a batch stream (the same seed and n_train, so the same minibatches) differ only in width,
-label noise, learning rate and weight decay. A stream model holds all of them in one set of parameters and
+Members that share a batch stream (the same seed and n_train, so the same minibatches) differ only in the other
+axes (width, label noise, learning rate, ...). A stream model holds all of them in one set of parameters and
 computes every member's logits at once: `ddjax.training.packed.model` puts one-hidden-layer members' units side
-by side in one wide layer, `ddjax.training.blockpacked.model` puts deeper MLPs in width buckets of
-block-diagonal layers. This module is what the two share: the stream's state, its initial value, one training
-step (losses, the optimizer, each member's rate and weight decay, the divergence freeze) and one evaluation, and
-the host-side setup that packs a sweep into streams. Streams are stacked with `jax.vmap`, so a whole sweep is one
-program with one set of shapes.
-
-A stream model (`StreamModel`) says where members sit; everything here reads it only through `logits`,
-`map_members` (a function of each member's value over every parameter leaf), `member_sums` and `pack`.
+by side in one wide layer, `ddjax.training.blockpacked.model` puts deeper MLPs in width buckets of block-diagonal
+layers. The engine (`ddjax.training.engine`) trains a stream through `StreamView`, which reads the model only
+through `logits`, `per_entry` (member values [K] broadcast onto every parameter entry) and `member_sums`; this
+module also holds the host-side setup that packs a sweep into streams. Streams are stacked with `jax.vmap`, so a
+whole sweep is one program with one set of shapes.
 """
 
 from __future__ import annotations
@@ -22,27 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.config import Config
+from ddjax.config import AXES, AXIS, BATCH_STREAM_AXES, Config, validation_size
 from ddjax.data.datasets import Dataset, member_labels
-from ddjax.training.inputs import model_inputs, training_batch
-from ddjax.training.metrics import example_losses, train_weights
-from ddjax.training.rules import add_weight_decay, base_optimizer, diverged_steps, scheduled_rates
-from ddjax.training.spec import CURVES, SharedData, TrainSpec, stored_dtype
+from ddjax.training import engine
+from ddjax.training.inputs import model_inputs
+from ddjax.training.spec import Members, SharedData, TrainSpec
 from ddjax.training.trainer import build_program
 
-# The axes that tell apart the members of one batch stream (seed, n_train): each distinct point is one slot key.
-SLOT_AXES = ("width", "label_noise", "learning_rate", "weight_decay")
-
-
-class Stream(NamedTuple):
-    """What the members of one stream share or hold per member (stacked over streams by vmap)."""
-
-    seed: jax.Array  # uint32: batch order.
-    n_train: jax.Array  # int32
-    labels: jax.Array  # int32 [K, N + N_test]: each member's (noisy) training labels, then the test labels.
-    learning_rate: jax.Array  # float32 [K]: 0 for extra members, which never update.
-    part: jax.Array  # int32: which part of the members (which of the model's layouts) the stream holds.
-    weight_decay: jax.Array | None = None  # float32 [K]; None without weight decay (`TrainSpec.weight_decay`).
+# A stream's members: one `Members` whose per-member axis fields are [K] and whose seed, n_train, n_val and part
+# are the stream's.
+Stream = Members
 
 
 class PackedData(NamedTuple):
@@ -51,6 +38,7 @@ class PackedData(NamedTuple):
 
     x_train: jax.Array  # [N, D + 1] or [N, H, W, C]
     x_eval: jax.Array  # [N + N_test, ...]: the training rows, then the test rows, evaluated as one batch.
+    y_test: jax.Array
 
 
 def packed_data(data: SharedData) -> PackedData:
@@ -60,23 +48,14 @@ def packed_data(data: SharedData) -> PackedData:
         return x if x.ndim > 2 else np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
 
     train = with_ones(data.x_train)
-    return PackedData(jnp.asarray(train), jnp.asarray(np.concatenate([train, with_ones(data.x_test)])))
+    return PackedData(jnp.asarray(train), jnp.asarray(np.concatenate([train, with_ones(data.x_test)])),
+                      jnp.asarray(data.y_test))
 
 
 def bias_input(spec: TrainSpec, x: jax.Array) -> jax.Array:
     """Model inputs [B, D + 1] of a stream's first layer: flat data carry their 1 already; standardized images get
     it."""
     return x if spec.image is None else jnp.concatenate([x, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)
-
-
-class StreamState(NamedTuple):
-    """Training state of one stream: parameters, optimizer state, and per member diverged_step [K] and curves
-    [K, len(CURVES), n_eval_steps]."""
-
-    params: Any
-    opt_state: Any
-    diverged_step: jax.Array
-    curves: jax.Array
 
 
 class StreamModel(Protocol):
@@ -88,9 +67,9 @@ class StreamModel(Protocol):
     def logits(self, params: Any, x: jax.Array, part: jax.Array) -> jax.Array:
         """Logits [K, C, B] of every member for a batch x [B, D + 1]."""
 
-    def map_members(self, part: jax.Array, fn: Callable, values: jax.Array, *trees: Any) -> Any:
-        """fn(member values [K] broadcast onto a leaf, *leaves) over every leaf of parameter-shaped trees of the
-        stream holding `part`."""
+    def per_entry(self, part: jax.Array, values: jax.Array) -> Any:
+        """Member values [K] broadcast onto every parameter entry of the stream holding `part` (a tree like the
+        parameters, each leaf broadcasting against its parameter)."""
 
     def member_sums(self, part: jax.Array, tree: Any) -> jax.Array:
         """[K] sums over each member's entries of a parameter-shaped tree."""
@@ -99,15 +78,39 @@ class StreamModel(Protocol):
         """One stream's parameters from member parameters in part `part`'s layout order (None: an extra member)."""
 
 
-def stream_init(model: StreamModel, params: Any, stream: Stream) -> StreamState:
+class StreamView(NamedTuple):
+    """The engine's view of one stream of `model` holding `part` (see the module docstring)."""
+
+    model: Any  # A StreamModel.
+    part: jax.Array
+    class_axis: int = -2  # Logits are [K, C, B].
+
+    @property
+    def spec(self) -> TrainSpec:
+        return self.model.spec
+
+    def logits(self, params, model_state, x, train, example_mask=None):
+        return self.model.logits(params, bias_input(self.spec, x), self.part), model_state
+
+    def eval_logits(self, params, model_state, data: PackedData):
+        """Training and test rows through the model as one batch."""
+        logits = self.model.logits(params, bias_input(self.spec, model_inputs(self.spec, data.x_eval)), self.part)
+        n_train_rows = data.x_train.shape[0]
+        return logits[..., :n_train_rows], logits[..., n_train_rows:]
+
+    def per_entry(self, values, tree):
+        return self.model.per_entry(self.part, values)
+
+    def member_sums(self, tree):
+        return self.model.member_sums(self.part, tree)
+
+
+def stream_init(model: StreamModel, params: Any, stream: Stream) -> engine.State:
     """Initial state of one stream."""
-    spec, k = model.spec, len(model.layouts[0].widths)
-    curves = jnp.full((k, len(CURVES), len(spec.eval_steps)), jnp.nan, stored_dtype(spec.precision))
-    opt_state = base_optimizer(spec.optimizer, spec.momentum).init(params)
-    return StreamState(params, opt_state, jnp.full(k, -1, jnp.int32), curves)
+    return engine.init(StreamView(model, stream.part), params, {}, stream)
 
 
-def initial_states(model: StreamModel, params: Any, streams: Stream) -> StreamState:
+def initial_states(model: StreamModel, params: Any, streams: Stream) -> engine.State:
     """`stream_init` of every stream, built on the host: no program to compile.
 
     Every optimizer state used here (Adam's moments and count, momentum's trace) starts at zero, so the state is
@@ -117,56 +120,18 @@ def initial_states(model: StreamModel, params: Any, streams: Stream) -> StreamSt
     state = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
     return state._replace(params=jax.tree.map(np.asarray, params),
                           diverged_step=np.full(shapes.diverged_step.shape, -1, np.int32),
-                          curves=np.full(shapes.curves.shape, np.nan, shapes.curves.dtype))
+                          curves={k: np.full(v.shape, np.nan, v.dtype) for k, v in shapes.curves.items()})
 
 
-def stream_step(model: StreamModel, state: StreamState, stream: Stream, data: PackedData, step) -> StreamState:
-    """One optimizer step of every member of a stream; members whose update goes non-finite stop updating."""
-    spec = model.spec
-    x, index, weights = training_batch(spec, data, stream.seed, stream.n_train, step)
-    x = bias_input(spec, x)
-    y = stream.labels[:, :data.x_train.shape[0]] if index is None else stream.labels[:, index]
-
-    def member_losses(params):
-        return jnp.sum(weights * example_losses(model.logits(params, x, stream.part), y, spec.loss, axis=1), axis=1)
-
-    losses, vjp = jax.vjp(member_losses, state.params)
-    (grads,) = vjp(jnp.ones_like(losses))
-    if spec.weight_decay:
-        grads = model.map_members(stream.part, lambda decay, g, p: add_weight_decay(g, p, decay),
-                                  stream.weight_decay, grads, state.params)
-    # Learning rates differ per member, so they scale the optimizer's direction afterwards, as optax does.
-    direction, opt_state = base_optimizer(spec.optimizer, spec.momentum).update(grads, state.opt_state, state.params)
-    rates = scheduled_rates(spec, stream.learning_rate, step)
-    params = model.map_members(stream.part, lambda rate, p, d: p - rate * d, rates, state.params, direction)
-    non_finite = model.member_sums(stream.part, jax.tree.map(lambda p: jnp.where(jnp.isfinite(p), 0.0, 1.0),
-                                                             params))
-    alive = state.diverged_step < 0
-    keep = alive & jnp.isfinite(losses) & (non_finite == 0)
-    # A stopped member keeps its last finite parameters and never updates again, so its optimizer moments
-    # (which may hold the non-finite step) are never read: only the parameters need the select.
-    params = model.map_members(stream.part, jnp.where, keep, params, state.params)
-    diverged_step = diverged_steps(alive, keep, step, state.diverged_step)
-    return StreamState(params, opt_state, diverged_step, state.curves)
+def stream_step(model: StreamModel, state: engine.State, stream: Stream, data: PackedData, step) -> engine.State:
+    """One optimizer step of every member of a stream (`ddjax.training.engine.step`)."""
+    return engine.step(StreamView(model, stream.part), state, stream, data, step)
 
 
-def stream_record(model: StreamModel, state: StreamState, stream: Stream, data: PackedData, index) -> StreamState:
-    """Writes every member's evaluation into column `index` of its curves (NaN once diverged).
-
-    Training and test examples go through the model as one batch.
-    """
-    spec, n_train_rows = model.spec, data.x_train.shape[0]
-    x = bias_input(spec, model_inputs(spec, data.x_eval))
-    logits = model.logits(state.params, x, stream.part)  # [K, C, N + N_test]
-    per_example = jnp.stack([logits.argmax(1) != stream.labels,
-                             example_losses(logits, stream.labels, spec.loss, axis=1)])
-    in_train = train_weights(n_train_rows, stream.n_train)
-    train = jnp.sum(per_example[:, :, :n_train_rows] * in_train, axis=2)  # [metric (error, loss), K]
-    test = jnp.mean(per_example[:, :, n_train_rows:], axis=2)
-    values = jnp.stack([train[0], test[0], train[1], test[1]], axis=1)  # [K, CURVES]
-    diverged = state.diverged_step >= 0
-    curves = state.curves.at[:, :, index].set(jnp.where(diverged[:, None], jnp.nan, values))
-    return state._replace(curves=curves)
+def stream_record(model: StreamModel, state: engine.State, stream: Stream, data: PackedData,
+                  index) -> engine.State:
+    """Writes every member's evaluation into column `index` of its curves (`ddjax.training.engine.record`)."""
+    return engine.record(StreamView(model, stream.part), state, stream, data, index)
 
 
 def stream_program(model: StreamModel):
@@ -176,7 +141,7 @@ def stream_program(model: StreamModel):
 
 
 class StreamSetup(NamedTuple):
-    """A sweep laid out as streams (seed, n_train, part) x members (width, label noise, learning rate, decay)."""
+    """A sweep laid out as streams (batch stream x part) of members (every other axis: `SLOT_AXES`)."""
 
     model: Any  # A StreamModel.
     params: Any  # Stream parameters stacked over streams.
@@ -185,9 +150,13 @@ class StreamSetup(NamedTuple):
     slot_of: np.ndarray  # [member] member index within its stream.
 
 
-def batch_stream_keys(coords: dict[str, np.ndarray]) -> list[tuple[int, int]]:
-    """Each member's batch stream: (seed, n_train), the pair that fixes its minibatches."""
-    return list(zip(coords["seed"].tolist(), coords["n_train"].tolist()))
+# The axes that tell apart the members of one batch stream: each distinct point is one slot key (width first).
+SLOT_AXES = tuple(axis.name for axis in AXES if not axis.batch_stream)
+
+
+def batch_stream_keys(coords: dict[str, np.ndarray]) -> list[tuple]:
+    """Each member's batch stream: its values of the batch-stream axes (seed, n_train), which fix its minibatches."""
+    return list(zip(*(coords[axis].tolist() for axis in BATCH_STREAM_AXES)))
 
 
 def slot_keys(coords: dict[str, np.ndarray]) -> list[tuple]:
@@ -206,15 +175,14 @@ Arrange = Callable[[np.ndarray, int], tuple[list[np.ndarray], Any]]
 
 def stream_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray], n_parts: int,
                  arrange: Arrange) -> StreamSetup:
-    """Lays out a cartesian sweep as streams: every batch stream (seed, n_train) holds the same slots (width,
-    label noise, learning rate, weight decay), placed by `arrange` into `n_parts` parts of equal shapes, one
-    stream per batch stream and part. An extra member (index -1) trains nothing: its rate is 0."""
+    """Lays out a cartesian sweep as streams: every batch stream holds the same slots (one per point of
+    `SLOT_AXES`), placed by `arrange` into `n_parts` parts of equal shapes, one stream per batch stream and part.
+    An extra member (index -1) trains nothing: its per-member values, its learning rate among them, are 0. A
+    stream's members train on the first n_train - n_val of its n_train rows and hold out the rest (`n_val`)."""
     stream_keys, member_slots = batch_stream_keys(coords), slot_keys(coords)
     batch_streams, slots = list(dict.fromkeys(stream_keys)), list(dict.fromkeys(member_slots))
-    widths = np.array([key[0] for key in slots])
-    rates, decays = (np.array([key[SLOT_AXES.index(axis)] for key in slots], np.float32)
-                     for axis in ("learning_rate", "weight_decay"))
-    index, model = arrange(widths, min(n_parts, len(slots)))
+    slot_values = {axis: np.array([key[i] for key in slots]) for i, axis in enumerate(SLOT_AXES)}
+    index, model = arrange(slot_values["width"], min(n_parts, len(slots)))
     n_parts = len(index)
     part_of, position = np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64)
     for p, members in enumerate(index):
@@ -222,24 +190,28 @@ def stream_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
         part_of[members[real]], position[members[real]] = p, np.flatnonzero(real)
     slot_index = np.array([slots.index(key) for key in member_slots])  # [member] its slot key's index.
     stream_of = np.array([batch_streams.index(key) for key in stream_keys]) * n_parts + part_of[slot_index]
-    params, labels, member_rates, member_decays = [], [], [], []
-    for seed, n_train in batch_streams:
+    per_member = [axis for axis in spec.member_axes if axis in SLOT_AXES]
+    params, labels, values = [], [], {axis: [] for axis in per_member}
+    for key in batch_streams:
+        seed, n_train = (key[BATCH_STREAM_AXES.index(axis)] for axis in ("seed", "n_train"))
         for p, members in enumerate(index):
+            widths = slot_values["width"]
             params.append(model.pack([None if m < 0 else spec.model.init(seed, int(widths[m]), int(widths[m]),
                                                                          spec.input_dim, spec.n_classes)["params"]
                                       for m in members], p))
             first_real = members[members >= 0][0]  # An extra member reads the first member's labels.
-            labels.append([np.concatenate([member_labels(dataset, n_train, slots[m if m >= 0 else first_real][1], seed,
-                                                         config.data_seed)[:max(config.n_train)], dataset.y_test])
-                           for m in members])
-            member_rates.append(np.where(members >= 0, rates[members], 0.0))
-            member_decays.append(np.where(members >= 0, decays[members], 0.0))
+            labels.append([member_labels(dataset, n_train, slot_values["label_noise"][m if m >= 0 else first_real],
+                                         seed, config.data_seed)[:max(config.n_train)] for m in members])
+            for axis in per_member:
+                values[axis].append(np.where(members >= 0, slot_values[axis][members], 0))
     n_streams = len(batch_streams) * n_parts
-    streams = Stream(seed=jnp.asarray(np.repeat([s for s, _ in batch_streams], n_parts), jnp.uint32),
-                     n_train=jnp.asarray(np.repeat([n for _, n in batch_streams], n_parts), jnp.int32),
+    repeat = {axis: np.repeat([key[i] for key in batch_streams], n_parts) for i, axis in enumerate(BATCH_STREAM_AXES)}
+    n_val = np.array([validation_size(int(n), config.validation_fraction) for n in repeat["n_train"]])
+    streams = Stream(seed=jnp.asarray(repeat["seed"], AXIS["seed"].dtype),
+                     n_train=jnp.asarray(repeat["n_train"] - n_val, AXIS["n_train"].dtype),
                      labels=jnp.asarray(np.array(labels), jnp.int32),
-                     learning_rate=jnp.asarray(np.array(member_rates), jnp.float32),
-                     weight_decay=jnp.asarray(np.array(member_decays), jnp.float32) if spec.weight_decay else None,
-                     part=jnp.asarray(np.arange(n_streams) % n_parts, jnp.int32))
+                     n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None,
+                     part=jnp.asarray(np.arange(n_streams) % n_parts, jnp.int32),
+                     **{axis: jnp.asarray(np.array(v), AXIS[axis].dtype) for axis, v in values.items()})
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *params)
     return StreamSetup(model, stacked, streams, stream_of, position[slot_index])

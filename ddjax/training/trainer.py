@@ -18,14 +18,15 @@ import jax.numpy as jnp
 
 from ddjax.training import hosts, sharding
 from ddjax.training.member import member_init, member_record, member_step
-from ddjax.training.spec import MemberState, Members, SharedData, TrainSpec, to_stored_dtype
+from ddjax.training.engine import State
+from ddjax.training.spec import Members, SharedData, TrainSpec, to_stored_dtype
 
 
 class Program(NamedTuple):
     """Jitted init and chunk functions for a tuple of member groups; `trace_count()` counts chunk traces."""
 
-    init: Callable[[tuple[Any, ...], tuple[Members, ...]], tuple[MemberState, ...]]
-    run_chunk: Callable[[tuple[MemberState, ...], tuple[Members, ...], SharedData, Any], tuple[MemberState, ...]]
+    init: Callable[[tuple[Any, ...], tuple[Members, ...]], tuple[State, ...]]
+    run_chunk: Callable[[tuple[State, ...], tuple[Members, ...], SharedData, Any], tuple[State, ...]]
     trace_count: Callable[[], int]
     executables: dict  # Compiled `run_chunk`, keyed by the shapes and dtypes of its arguments.
 
@@ -102,15 +103,15 @@ def map_members(f: Callable, in_axes: tuple) -> Callable:
 class TrainOutcome(NamedTuple):
     """Final states of every group, timings, and the number of devices the member axis was split over."""
 
-    states: tuple[MemberState, ...]
+    states: tuple[State, ...]
     compile_seconds: float
     run_seconds: float
     n_devices: int = 1
 
 
 def train(program: Program, spec: TrainSpec, initial: tuple[Any, ...] | None, groups: tuple[Members, ...],
-          data: SharedData, *, states: tuple[MemberState, ...] | None = None, start_step: int = 0,
-          on_chunk: Callable[[int, tuple[MemberState, ...]], None] | None = None,
+          data: SharedData, *, states: tuple[State, ...] | None = None, start_step: int = 0,
+          on_chunk: Callable[[int, tuple[State, ...]], None] | None = None,
           progress: Any = None, devices: Sequence[jax.Device] | None = None) -> TrainOutcome:
     """Runs `program` from `start_step` to the end, chunk by chunk, from `states` or from `initial` values.
 

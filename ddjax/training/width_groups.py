@@ -6,6 +6,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ddjax.training.costs import padding_efficiency
+
 
 class GroupPlan(NamedTuple):
     """Member indices of each group (ascending width) and the width each group is padded to."""
@@ -70,4 +72,5 @@ def plan_groups(widths: np.ndarray, *, cost: Callable[[int], float], target_effi
     bounds = segments(cut, chosen, k)
     indices = tuple(np.flatnonzero(np.isin(widths, distinct[i:j])) for i, j in bounds)
     max_widths = tuple(int(distinct[j - 1]) for _, j in bounds)
-    return GroupPlan(indices, max_widths, useful / float(best[chosen, k]))
+    executed = np.concatenate([np.full(len(index), width) for index, width in zip(indices, max_widths)])
+    return GroupPlan(indices, max_widths, padding_efficiency(cost, widths[np.concatenate(indices)], executed))

@@ -1,12 +1,13 @@
 """Where each member of a deep MLP sits in a block-packed stream: width buckets, parts, parameter blocks.
 
-Host-side planning for `ddjax.blockpacked` (numpy only, nothing traced). A stream's members are sorted by width
+Host-side planning for `ddjax.training.blockpacked.model` (numpy only, nothing traced). A stream's members are sorted by width
 and cut into a few contiguous buckets (`plan_buckets`); every member of a bucket is padded to the bucket's block
 size (its widest member), so each hidden-to-hidden layer of a bucket is ONE batched matmul of `[count, P, P]`
 blocks, while the first layer and the read-out take all members' units side by side. With several parts (one per
 device when streams are few), every part holds the same buckets with the same counts (extra members of width 0
 fill a bucket whose count is not a multiple of the parts), so the parts stack as streams of equal shapes.
-`pack_params` and `unpack_member` convert between member parameters (`ddjax.models.mlp`) and a stream's blocks.
+`pack_params` and `unpack_member` convert between member parameters (`ddjax.models.families.mlp`) and a stream's
+blocks.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ def pack_params(member_params: list[Params | None], layout: BlockLayout) -> dict
 
 
 def unpack_member(params: dict, layout: BlockLayout, k: int) -> Params:
-    """Member k's parameters at its true width, in `ddjax.models.mlp`'s structure, from one stream's blocks."""
+    """Member k's parameters at its true width, in `ddjax.models.families.mlp`'s structure, from one stream's
+    blocks."""
     params = {"first": np.asarray(params["first"]), "out": np.asarray(params["out"]),
               "out_b": np.asarray(params["out_b"]), "hidden": params["hidden"]}
     bucket_index, bucket = next((i, b) for i, b in enumerate(layout.buckets) if b.first <= k < b.first + b.count)

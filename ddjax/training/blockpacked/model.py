@@ -12,7 +12,7 @@ with one set of shapes, tested against serial training of each member.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ from ddjax.config import Config
 from ddjax.data.datasets import Dataset
 from ddjax.training.blockpacked.layout import (BlockLayout, member_cost, pack_params, part_layouts, plan_buckets,
                                                worthwhile_parts)
+from ddjax.training.costs import padding_efficiency
 from ddjax.training.spec import TrainSpec, compute_cast
 from ddjax.training.streams import StreamSetup, slot_widths, stream_setup
 
@@ -42,12 +43,12 @@ class BlockModel(NamedTuple):
 
     @property
     def efficiency(self) -> float:
-        """Useful / executed multiply-accumulates per example, over all parts (like the grouped layout's: a
+        """Useful / executed multiply-accumulates over all parts (`ddjax.training.costs.padding_efficiency`; a
         hidden-to-hidden block's padding costs quadratically, so this is below the fraction of real units)."""
         shape = (self.depth, self.spec.input_dim, self.spec.n_classes)
-        useful = sum(member_cost(int(w), *shape) for part in self.layouts for w in part.widths if w > 0)
-        executed = len(self.layouts) * sum(b.count * member_cost(b.size, *shape) for b in self.layout.buckets)
-        return useful / executed
+        executed = [b.size for _ in self.layouts for b in self.layout.buckets for _ in range(b.count)]
+        return padding_efficiency(lambda w: member_cost(w, *shape),
+                                  [w for part in self.layouts for w in part.widths if w > 0], executed)
 
     def unit_mask(self, part: jax.Array) -> jax.Array:
         """[units] mask of the stream holding `part`: a constant with a single layout, else picked by `part`."""
@@ -106,16 +107,13 @@ class BlockModel(NamedTuple):
             total += jnp.concatenate([block["w"].sum(axis=(1, 2)) + block["b"].sum(axis=1) for block in layer])
         return total
 
-    def map_members(self, part: jax.Array, fn: Callable, values: jax.Array, *trees: dict) -> dict:
-        """fn(member values broadcast onto a leaf, *leaves) over every leaf of parameter-shaped `trees` (every part
-        has the same buckets, so `part` does not matter)."""
-        def top(name):
-            return fn(self.per_member(values, name), *(t[name] for t in trees))
-
-        hidden = [[{name: fn(self.per_member(values, name, b), *(t["hidden"][level][b][name] for t in trees))
-                    for name in ("w", "b")} for b in range(len(self.layout.buckets))]
-                  for level in range(len(trees[0]["hidden"]))]
-        return {"first": top("first"), "hidden": hidden, "out": top("out"), "out_b": top("out_b")}
+    def per_entry(self, part: jax.Array, values: jax.Array) -> dict:
+        """Member values [K] broadcast onto every leaf of the stream's parameters (every part has the same buckets,
+        so `part` does not matter)."""
+        hidden = [[{name: self.per_member(values, name, b) for name in ("w", "b")}
+                   for b in range(len(self.layout.buckets))] for _ in range(self.depth - 1)]
+        return {"first": self.per_member(values, "first"), "hidden": hidden, "out": self.per_member(values, "out"),
+                "out_b": self.per_member(values, "out_b")}
 
     def pack(self, member_params: list, part: int) -> dict:
         """The stream's blocks from its members' parameters in layout order (None: an extra member)."""

@@ -6,8 +6,7 @@ from __future__ import annotations
 from ddjax.models.registry import model_info
 from ddjax.training.blockpacked.layout import part_layouts, plan_buckets
 from ddjax.training.blockpacked.model import block_setup, examples_per_step, useful_parts
-from ddjax.training.layouts.base import Context, Layout, Plan
-from ddjax.training.layouts.packed import stream_refusal
+from ddjax.training.layouts.base import Context, Layout, Plan, method_refusal
 from ddjax.training.layouts.streams import first_parts, plan_parts, stream_plan
 from ddjax.training.streams import slot_widths
 
@@ -15,7 +14,7 @@ from ddjax.training.streams import slot_widths
 def _refusal(config) -> str | None:
     if not model_info(config.model).block_packed:
         return f"scheme 'blockpacked' needs an MLP, not {config.model}"
-    return stream_refusal(config, "blockpacked")
+    return method_refusal(config, "blockpacked")
 
 
 def plan_blockpacked(context: Context) -> Plan:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ddjax.models.registry import model_info
-from ddjax.training.costs import member_macs
-from ddjax.training.layouts.base import Context, Layout, MemberCurves, Plan, ProgramInputs
+from ddjax.training.layouts.base import (Context, Layout, MemberCurves, Plan, TrainedProgram, method_refusal,
+                                        trained_record)
 from ddjax.training.members import stack_members
 from ddjax.training.memory import chunk_indices, chunks_needed, member_capacity
 from ddjax.training.spec import curve_names
@@ -22,14 +22,10 @@ TARGET_EFFICIENCY = 0.85
 MAX_GROUPS = 8
 
 
-def _refusal(config) -> str | None:
-    return None
-
-
 def _padded_refusal(config) -> str | None:
     if not model_info(config.model).paddable:
         return f"scheme 'padded' needs a family that can be padded, not {config.model}"
-    return None
+    return method_refusal(config, "padded")
 
 
 def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: float | None = None,
@@ -41,7 +37,7 @@ def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: 
     paddable = model_info(config.model).paddable
     if not paddable:  # A user's module: every width in a group of its own, none padded.
         target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
-    groups = plan_groups(coords["width"], cost=lambda w: member_macs(config, spec, w), target_efficiency=target,
+    groups = plan_groups(coords["width"], cost=context.cost.macs, target_efficiency=target,
                          max_groups=max_groups, group_cost=group_cost)
     program = program or build_program(spec)
     programs = grouped_programs(groups, context.memory, config.max_members_per_program)
@@ -51,14 +47,15 @@ def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: 
     def inputs(j):
         initial, members = zip(*(stack_members(coords, index, context.dataset, config, spec, width)
                                  for index, width in programs[j]))
-        return ProgramInputs(program, initial, members, context.data)
+        return TrainedProgram(program, spec, initial, members, context.data)
 
     def member_curves(j, states):
         return MemberCurves(np.concatenate([index for index, _ in programs[j]]),
                             {k: np.concatenate([np.asarray(s.curves[k]) for s in states]) for k in curve_names(spec)},
                             np.concatenate([np.asarray(s.diverged_step) for s in states]))
 
-    return Plan(len(programs), inputs, member_curves, groups.max_widths, groups.efficiency, program.trace_count)
+    return Plan(len(programs), inputs, member_curves, groups.max_widths, groups.efficiency, program.trace_count,
+                trained_record(spec), context.devices)
 
 
 def grouped_programs(groups: GroupPlan, memory, max_members: int) -> list[tuple[tuple[np.ndarray, int], ...]]:
@@ -82,5 +79,5 @@ def grouped_programs(groups: GroupPlan, memory, max_members: int) -> list[tuple[
     return programs
 
 
-GROUPED = Layout("grouped", _refusal, plan_grouped)
+GROUPED = Layout("grouped", lambda config: method_refusal(config, "grouped"), plan_grouped)
 PADDED = Layout("padded", _padded_refusal, lambda context: plan_grouped(context, max_groups=1))

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from ddjax.models.registry import model_info
-from ddjax.training.layouts.base import Context, Layout, Plan
+from ddjax.training.layouts.base import Context, Layout, Plan, method_refusal
 from ddjax.training.layouts.grouped import plan_grouped
 from ddjax.training.member import member_init, member_record, member_step
 from ddjax.training.members import model_input_shape
@@ -48,7 +48,7 @@ def _refusal(config) -> str | None:
     if model_info(config.model).mapped_evaluation is None or backend != "cpu" or config.precision == "bfloat16":
         return (f"scheme 'mapped' needs a family measured faster there (registry `mapped_evaluation`) in float32 or "
                 f"float64 on a CPU, not {config.model} in {config.precision} on {backend}")
-    return None
+    return method_refusal(config, "mapped")
 
 
 def plan_mapped(context: Context) -> Plan:

@@ -4,25 +4,17 @@
 from __future__ import annotations
 
 from ddjax.models.registry import packed_form
-from ddjax.training.layouts.base import Context, Layout, Plan
+from ddjax.training.layouts.base import Context, Layout, Plan, method_refusal
 from ddjax.training.layouts.streams import first_parts, plan_parts, stream_plan
 from ddjax.training.packed.layout import balanced_parts, choose_slot_size
 from ddjax.training.packed.model import packed_setup
 from ddjax.training.streams import slot_widths
 
 
-def stream_refusal(config, scheme: str) -> str | None:
-    """Why a stream layout cannot hold `config`'s validation split (None: it can)."""
-    if config.validation_fraction > 0:
-        return (f"validation_fraction={config.validation_fraction} is not allowed with scheme {scheme!r}: held-out "
-                f"rows are recorded by the grouped, padded and serial layouts only")
-    return None
-
-
 def _refusal(config) -> str | None:
     if not packed_form(config.model, config.depth):
         return f"scheme 'packed' needs a one-hidden-layer model, not {config.model} of depth {config.depth}"
-    return stream_refusal(config, "packed")
+    return method_refusal(config, "packed")
 
 
 def plan_packed(context: Context) -> Plan:

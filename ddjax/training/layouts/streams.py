@@ -8,10 +8,9 @@ from typing import Callable
 import jax
 import numpy as np
 
-from ddjax.training.layouts.base import Context, MemberCurves, Plan, ProgramInputs
+from ddjax.training.layouts.base import Context, MemberCurves, Plan, TrainedProgram, trained_record
 from ddjax.training.memory import chunk_indices, chunks_needed, member_capacity
 from ddjax.training.packed.layout import parts_per_stream
-from ddjax.training.spec import CURVES
 from ddjax.training.streams import StreamSetup, batch_stream_keys, initial_states, packed_data, stream_program
 
 
@@ -65,15 +64,16 @@ def stream_plan(context: Context, setup: StreamSetup, n_programs: int, group_wid
             params, streams = setup.params, setup.streams
         else:
             params, streams = (jax.tree.map(lambda a: a[chunks[j]], tree) for tree in (setup.params, setup.streams))
-        return ProgramInputs(program, (params,), (streams,), data, (initial_states(setup.model, params, streams),))
+        return TrainedProgram(program, context.spec, (params,), (streams,), data,
+                              (initial_states(setup.model, params, streams),))
 
     def member_curves(j, states):
         (state,) = states
         position = {int(stream): i for i, stream in enumerate(chunks[j])}  # A padding copy maps to its original.
         members = np.flatnonzero(np.isin(setup.stream_of, chunks[j]))
         rows, slots = np.array([position[int(s)] for s in setup.stream_of[members]]), setup.slot_of[members]
-        curves = np.asarray(state.curves)
-        return MemberCurves(members, {k: curves[rows, slots, i] for i, k in enumerate(CURVES)},
+        return MemberCurves(members, {k: np.asarray(v)[rows, slots] for k, v in state.curves.items()},
                             np.asarray(state.diverged_step)[rows, slots])
 
-    return Plan(n_programs, inputs, member_curves, group_widths, setup.model.efficiency, program.trace_count)
+    return Plan(n_programs, inputs, member_curves, group_widths, setup.model.efficiency, program.trace_count,
+                trained_record(context.spec), context.devices)

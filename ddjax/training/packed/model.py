@@ -24,6 +24,7 @@ from ddjax.config import Config
 from ddjax.data.datasets import Dataset
 from ddjax.models.registry import PackedForm, packed_form
 from ddjax.training.packed.layout import Layout, balanced_parts, choose_slot_size, pack_params, part_layouts
+from ddjax.training.costs import member_cost, padding_efficiency
 from ddjax.training.spec import TrainSpec, compute_cast
 from ddjax.training.streams import StreamSetup, stream_setup
 
@@ -72,6 +73,7 @@ class PackedModel(NamedTuple):
     form: PackedForm  # How the family sits in the packed layer (`ddjax.models.registry`).
     layouts: tuple[Layout, ...]
     spec: TrainSpec
+    macs: Callable[[int], int]  # The family's multiply-accumulates at a width (`ddjax.training.costs`).
 
     @property
     def layout(self) -> Layout:
@@ -80,9 +82,11 @@ class PackedModel(NamedTuple):
 
     @property
     def efficiency(self) -> float:
-        """Useful / executed multiply-accumulates over all parts: a one-hidden-layer member's count is linear in
-        its width (`ddjax.models.registry.forward_macs`), so this is real units / executed units."""
-        return float(sum(lay.unit_mask.sum() for lay in self.layouts) / sum(lay.n_units for lay in self.layouts))
+        """Useful / executed multiply-accumulates over all parts (`ddjax.training.costs.padding_efficiency`): each
+        member executes the units of its slots (a part's extra slots are its last member's)."""
+        true = [w for lay in self.layouts for w in lay.widths if w > 0]
+        executed = [n for lay in self.layouts for n in np.bincount(lay.unit_member) if n > 0]
+        return padding_efficiency(self.macs, true, executed)
 
     def layout_arrays(self, part: jax.Array) -> LayoutArrays:
         """The layout arrays of the stream holding `part`: constants with a single layout, else picked by `part`."""
@@ -123,10 +127,9 @@ class PackedModel(NamedTuple):
     def _row_member(self, part: jax.Array) -> jax.Array:
         return jnp.asarray(self.layout_arrays(part).row_member)
 
-    def map_members(self, part: jax.Array, fn: Callable, values: jax.Array, *trees: jax.Array) -> jax.Array:
-        """fn(member values [K] broadcast onto the parameter rows, *parameter matrices) for the stream holding
-        `part`."""
-        return fn(values[self._row_member(part)][:, None], *trees)
+    def per_entry(self, part: jax.Array, values: jax.Array) -> jax.Array:
+        """Member values [K] broadcast onto the parameter rows [rows, 1] of the stream holding `part`."""
+        return values[self._row_member(part)][:, None]
 
     def member_sums(self, part: jax.Array, rows: jax.Array) -> jax.Array:
         """[K] sums over each member's parameter rows."""
@@ -149,6 +152,6 @@ def packed_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
         layouts = part_layouts(widths, slot_size, parts)
         index = [np.concatenate([part, np.full(len(layout.widths) - len(part), -1)]) for part, layout in
                  zip(parts, layouts)]
-        return index, PackedModel(form, layouts, spec)
+        return index, PackedModel(form, layouts, spec, member_cost(config, (spec.input_dim,), spec.n_classes).macs)
 
     return stream_setup(config, dataset, spec, coords, n_parts, arrange)
