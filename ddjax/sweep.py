@@ -121,7 +121,7 @@ def _devices(config: Config, layout: Layout) -> list[jax.Device]:
     if not layout.splits_members(config):
         return jax.local_devices()[:1]
     devices = jax.devices()
-    if jax.process_count() == 1 and devices[0].platform == "cpu" and model_info(config.model).convolutional:
+    if jax.process_count() == 1 and devices[0].platform == "cpu" and model_info(config.model).one_device_on_cpu:
         return devices[:1]
     return devices
 

@@ -40,19 +40,29 @@ PATCH = 4  # Points of the signal per token.
 
 
 class PatchTransformer(nn.Module):
-    """Patch embedding of width `width`, `blocks` pre-LayerNorm transformer blocks, mean pooling, read-out."""
+    """Patch embedding of width `width`, `blocks` pre-LayerNorm transformer blocks, mean pooling, read-out.
+
+    Held at a larger width than its own (`active_width`, which ddjax passes), attention scales its scores by the
+    true head width: the padded query and key entries are zero, so the scores are those of the member alone.
+    """
 
     width: int
     n_classes: int = 10
     blocks: int = 1
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, active_width=None):
         tokens = x.reshape(x.shape[0], -1, PATCH)  # [batch, 10, 4]
         h = nn.Dense(self.width, name="embed")(tokens)
         h = h + self.param("position", nn.initializers.normal(0.02), (tokens.shape[1], self.width))
+        rescale = 1.0 if active_width is None else jnp.sqrt(self.width / active_width)
+
+        def attention(query, key, value, **kwargs):  # Scores q.k / sqrt(true head width).
+            return nn.dot_product_attention(query * rescale, key, value, **kwargs)
+
         for _ in range(self.blocks):
-            h = h + nn.MultiHeadDotProductAttention(num_heads=1, qkv_features=self.width)(nn.LayerNorm()(h))
+            h = h + nn.MultiHeadDotProductAttention(num_heads=1, qkv_features=self.width,
+                                                    attention_fn=attention)(nn.LayerNorm()(h))
             hidden = nn.gelu(nn.Dense(2 * self.width)(nn.LayerNorm()(h)))
             h = h + nn.Dense(self.width)(hidden)
         return nn.Dense(self.n_classes, name="head")(jnp.mean(nn.LayerNorm()(h), axis=1))

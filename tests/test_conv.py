@@ -9,7 +9,8 @@ from jax import lax
 
 from ddjax.config import Config, replace
 from ddjax.data import Dataset
-from ddjax.models.conv import cnn1d_macs, cnn5_macs, conv_family, parameter_count, resnet18_macs
+from ddjax.models.conv import conv_family, parameter_count
+from ddjax.models.conv_counts import cnn1d_macs, cnn5_macs, resnet18_macs
 from ddjax.models.conv_ops import conv_form, patch_conv
 from ddjax.models.registry import forward_macs, get_model
 from ddjax.models.registry import parameter_count as registry_parameter_count

@@ -76,8 +76,7 @@ def test_module_with_batchnorm_trains_grouped_as_serial_members(registered):
     registered("bn_net", BatchNormNet)
     config = _config("bn_net", precision="float64")  # Compared in float64: tests/reference.py.
     vmapped, serial = run_sweep(config), run_sweep(config, mode="serial")
-    assert vmapped.scheme == "grouped" and vmapped.n_compiles == 2 and vmapped.n_programs == 2
-    assert vmapped.group_widths == (2, 5)  # A module is never padded: one program a width.
+    assert vmapped.scheme == "grouped" and vmapped.n_compiles == 1 and vmapped.n_programs == 1  # Its padding is exact.
     for name in ("train_loss", "test_loss"):
         assert vmapped.curves[name].dtype == np.float64
         assert_close(vmapped.curves[name], serial.curves[name], err_msg=name)
@@ -155,10 +154,14 @@ def test_a_module_that_cannot_train_exits_2_before_a_run_folder(registered, tmp_
     assert fragment in str(error.value) and "\n" not in str(error.value) and not (tmp_path / "out").exists()
 
 
-def test_padded_scheme_is_refused_for_a_module(registered):
+@pytest.mark.usefixtures("x64")
+def test_padded_scheme_pads_a_module_whose_padding_is_exact(registered):
     registered("dense2", Dense2)
-    with pytest.raises(ValueError, match="padded"):
-        run_sweep(_config("dense2"), scheme="padded")
+    config = _config("dense2", precision="float64")
+    padded, serial = run_sweep(config, scheme="padded"), run_sweep(config, mode="serial")
+    assert padded.group_widths == (5,) and padded.n_programs == 1  # The width-2 members are held at width 5.
+    for name in ("train_loss", "test_loss"):
+        assert_close(padded.curves[name], serial.curves[name], err_msg=name)
 
 
 USER_EXPERIMENT = '''

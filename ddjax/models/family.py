@@ -42,12 +42,26 @@ def unit_mask(width: Any, max_width: int, dtype: Any = jnp.float32) -> jax.Array
     return (jnp.arange(max_width) < width).astype(dtype)
 
 
+class Padding(NamedTuple):
+    """Whether a family's members padded to a wider member's shapes are exact (`ddjax.models.exactness`)."""
+
+    exact: bool
+    reason: str | None  # Where padding changes a member, when not exact; None when exact.
+    check_seconds: float  # How long the check took.
+
+
 class Family(NamedTuple):
     """A model family written for one member on a batch (see the module docstring for the signatures)."""
 
     init: Callable[..., Variables]
     apply: Callable[..., tuple[jax.Array, ModelState]]
     features: Callable[[Params, Any, jax.Array], jax.Array] | None = None
+    # (params, width) -> 1.0 on a member's true entries, 0.0 on its padding (a tree like params): the engine
+    # multiplies each entry's update by it. None: padded entries get zero gradient by construction.
+    entry_mask: Callable[[Params, Any], Any] | None = None
+    # (seeds, widths, max_width) -> the stacked variables of a group's members, in one call. None: `init` each.
+    init_group: Callable[..., Variables] | None = None
+    padding: Padding | None = None  # None: padding is exact by construction (the family masks its padded units).
 
 
 def stateless_family(init_params: Callable[..., Params], apply_one: Callable[[Params, Any, jax.Array], jax.Array],

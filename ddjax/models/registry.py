@@ -14,9 +14,9 @@ from typing import Callable, NamedTuple
 
 import jax
 
-from ddjax.models.conv import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, cnn5_activations, cnn5_macs,
-                               cnn5_parameters, conv_family, resnet18_activations, resnet18_macs,
-                               resnet18_parameters)
+from ddjax.models.conv import conv_family
+from ddjax.models.conv_counts import (cnn1d_activations, cnn1d_macs, cnn1d_parameters, cnn5_activations, cnn5_macs,
+                                      cnn5_parameters, resnet18_activations, resnet18_macs, resnet18_parameters)
 from ddjax.models.families import cosine_features, mlp, random_features
 from ddjax.errors import ConfigError
 from ddjax.models.family import Family
@@ -35,8 +35,9 @@ class PackedForm(NamedTuple):
 class ModelInfo(NamedTuple):
     """What ddjax asks of a model family, answered once."""
 
-    # depth -> the family, written for one member; None: nothing to train, the read-out is solved in closed form
-    # on the data set's own design (`linear`).
+    # depth -> the family, written for one member (families built for the shape of one example, `by_shape`:
+    # (depth, input_shape, n_classes, widths, loss) -> the family of members of those widths); None: nothing to
+    # train, the read-out is solved in closed form on the data set's own design (`linear`).
     build: Callable[..., Family] | None
     # Multiply-accumulates of one forward pass of one example: (width, input_dim, n_classes, depth) -> int.
     forward_macs: Callable[[int, int, int, int], int]
@@ -50,18 +51,19 @@ class ModelInfo(NamedTuple):
     # (every weight and every activation takes at least one multiply-accumulate), loose for convolutions.
     parameters: Callable[[int, int, int, int], int] | None = None
     activations: Callable[[int, int, int, int], int] | None = None
-    # Built for the shape of one example (`ddjax.models.conv`, and a user's module): `build` is (depth, input_shape,
-    # n_classes) -> Family and `forward_macs`, `parameters` and `activations` are (width, input_shape, n_classes,
-    # depth) -> int; one device of a split CPU (its matmuls use every core).
-    convolutional: bool = False
+    # Built for the shape of one example (a module family: `ddjax.models.conv`, a user's module): `build` takes the
+    # shape, the sweep's widths and the loss, and `forward_macs`, `parameters` and `activations` are (width,
+    # input_shape, n_classes, depth) -> int.
+    by_shape: bool = False
+    # On a CPU split into host devices, its members train on one device, whose matmuls then use every core
+    # (measured faster for the convolutional families: `ddjax.sweep._devices`).
+    one_device_on_cpu: bool = False
     # Rows evaluated at once (`lax.map` over chunks of them), so that no activation of a whole split is held;
     # 0: every row in one batch (the per-example families, whose evaluation is one matmul per layer).
     eval_batch: int = 0
-    # Members can be zero-padded to a wider member's shapes (the rule of `ddjax.models.family`); False (a user's
-    # module): each width trains in a group of its own.
-    paddable: bool = True
-    # (depth, input_shape, n_classes) -> the family the mapped layout evaluates with, one member at a time (XLA's
-    # convolution: `ddjax.training.layouts.mapped`); None: that layout refuses the family (not measured faster).
+    # (depth, input_shape, n_classes, widths, loss) -> the family the mapped layout evaluates with, one member at a
+    # time (XLA's convolution: `ddjax.training.layouts.mapped`); None: that layout refuses the family (not
+    # measured faster).
     mapped_evaluation: Callable[..., Family] | None = None
 
 
@@ -97,11 +99,13 @@ def _conv_info(name: str, macs, parameters, activations, datasets: tuple[str, ..
     def by_shape(count):
         return lambda width, shape, classes, depth: count(width, shape, classes)
 
-    return ModelInfo(lambda depth, shape, classes: conv_family(name, shape, classes), by_shape(macs),
-                     parameters=by_shape(parameters), activations=by_shape(activations), datasets=datasets,
-                     convolutional=True, eval_batch=CONV_EVAL_BATCH,
-                     mapped_evaluation=(lambda depth, shape, classes: conv_family(name, shape, classes, conv="lax"))
-                     if mapped else None)
+    def build(conv=None):
+        return lambda depth, shape, classes, widths=(1, 2), loss="cross_entropy": conv_family(
+            name, shape, classes, conv=conv, widths=widths, loss=loss)
+
+    return ModelInfo(build(), by_shape(macs), parameters=by_shape(parameters), activations=by_shape(activations),
+                     datasets=datasets, by_shape=True, one_device_on_cpu=True, eval_batch=CONV_EVAL_BATCH,
+                     mapped_evaluation=build("lax") if mapped else None)
 
 
 MODELS: dict[str, ModelInfo] = {}
@@ -145,19 +149,20 @@ def model_info(name: str) -> ModelInfo:
     return MODELS[name]
 
 
-def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None = None,
-              n_classes: int = 10) -> Family:
-    """The model family called `name`, with `depth` hidden layers where the family has a depth; convolutional
-    families are built for one example of `input_shape` (H, W, C images; (L,) signals) and `n_classes`."""
+def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None = None, n_classes: int = 10,
+              widths: tuple[int, ...] = (1, 2), loss: str = "cross_entropy") -> Family:
+    """The model family called `name`, with `depth` hidden layers where the family has a depth; module families
+    (`by_shape`) are built for one example of `input_shape` (H, W, C images; (L,) signals), `n_classes`, and members
+    of `widths` trained with `loss` (their padding is checked for those: `ddjax.models.module_family`)."""
     info = model_info(name)
     if info.build is None:
         trainable = ", ".join(k for k, v in MODELS.items() if v.build is not None)
         raise ValueError(f"model {name!r} has no trainable family: its read-out is solved in closed form "
                          f"(method=min_norm) on the data set's design; trainable: {trainable}")
-    if info.convolutional:
+    if info.by_shape:
         if input_shape is None:
-            raise ValueError(f"model {name!r} is convolutional: give the input_shape of one example")
-        return info.build(depth, tuple(input_shape), n_classes)
+            raise ValueError(f"model {name!r} is built for the shape of one example: give the input_shape of one example")
+        return info.build(depth, tuple(input_shape), n_classes, tuple(widths), loss)
     return info.build(depth)
 
 
@@ -195,4 +200,4 @@ def forward_macs(name: str, width: int, input_dim: int, n_classes: int, depth: i
 
 def _input(info: ModelInfo, input_dim: int, input_shape: tuple[int, ...] | None):
     """What a family's counts take: the shape of one example for a convolutional family, else input_dim."""
-    return tuple(input_shape or (input_dim,)) if info.convolutional else input_dim
+    return tuple(input_shape or (input_dim,)) if info.by_shape else input_dim

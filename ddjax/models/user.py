@@ -7,21 +7,18 @@ X is one of
 - a function `(width, **kwargs) -> Module` making such a module;
 - a `ddjax.models.family.Family`, which follows the padding rule of that interface itself.
 
-A module's `__call__` may take `train` (BatchNorm: batch statistics in training, running ones in evaluation; its
-"batch_stats" collection becomes the member's state) and `example_mask` (rows that count, for BatchNorm's
-statistics; without it, the padded rows of a partial last batch enter them). Its variables are initialized by its
-own initializers, from `jax.random.key(seed)` of the member, at the member's width.
-
-A module knows nothing of padding, so its members are never padded: the grouped layout trains each width as its
-own program (compiled once per width), its members (seeds, noise levels, ...) vmapped side by side, the widths
-one after another; serial mode trains members one at a time. Parameter count, multiply-accumulates and
+A module is held the way the built-in convolutional families are (`ddjax.models.module_family`): its `__call__`
+may take `train` (BatchNorm), `example_mask` (the rows that count, for BatchNorm's statistics) and `active_width`
+(the member's true width when it is held at a larger one); it is initialized by its own initializers, from
+`jax.random.key(seed)` of the member, at the member's width, and its members of different widths train padded to
+their group's widest, in a few programs, once a float64 check has shown that exact for the module; where it is
+not, each width trains as its own program and the run says why. Parameter count, multiply-accumulates and
 activation size come from the module (`ddjax.models.derived`) unless given.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from typing import Any, Callable
 
@@ -33,10 +30,9 @@ import numpy as np
 from ddjax.errors import ConfigError
 from ddjax.models.derived import counted, derived_counts
 from ddjax.models.family import Family
+from ddjax.models.module_family import ModuleMember, calls_of, check_collections, module_family
 from ddjax.models.registry import CONV_EVAL_BATCH, ModelInfo, register
 from ddjax.registration import caller_file
-
-COLLECTIONS = ("params", "batch_stats")  # What a member's variables may hold.
 
 
 def register_model(name: str, module_or_family: Any, *, parameters: Callable | None = None,
@@ -59,15 +55,19 @@ def register_model(name: str, module_or_family: Any, *, parameters: Callable | N
     origin = caller_file()
     if isinstance(module_or_family, Family):
         family = module_or_family
-        probe, build, paddable = _family_probe(family), (lambda depth, shape, classes: family), True
+        probe = _family_probe(family)
+        build = lambda depth, shape, classes, widths=(1, 2), loss="cross_entropy": family  # noqa: E731
     else:
         make = _module_maker(name, module_or_family, module_kwargs)
-        probe, paddable = _module_probe(make), False
-        build = lambda depth, shape, classes: linen_family(make, tuple(shape), classes)  # noqa: E731
+        probe = _module_probe(make)
+
+        def build(depth, shape, classes, widths=(1, 2), loss="cross_entropy"):
+            return module_family(ModuleMember(make, tuple(shape), classes), widths, loss)
+
     derived = derived_counts(probe)
     info = ModelInfo(build, counted(macs, derived.macs), parameters=counted(parameters, derived.parameters),
-                     activations=counted(activations, derived.activations), datasets=datasets, convolutional=True,
-                     eval_batch=eval_batch, paddable=paddable)
+                     activations=counted(activations, derived.activations), datasets=datasets, by_shape=True,
+                     eval_batch=eval_batch)
     register(name, info, origin=origin)
     return info
 
@@ -97,20 +97,14 @@ def _module_maker(name: str, module: Any, kwargs: dict[str, Any]) -> Callable[[i
     return make
 
 
-def _call_options(module: nn.Module) -> tuple[bool, bool]:
-    """Whether the module's `__call__` takes `train` and `example_mask`."""
-    parameters = inspect.signature(type(module).__call__).parameters
-    return "train" in parameters, "example_mask" in parameters
-
-
 def _module_probe(make):
     def probe(width, input_shape, n_classes):
         module = make(width, n_classes)
-        takes_train, _ = _call_options(module)
+        takes_train = calls_of(module).train
         options = {"train": False} if takes_train else {}
         x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
         shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, **options), x)
-        _check_collections(module, set(shapes), takes_train)
+        check_collections(module, set(shapes))
 
         def forward(variables, x):
             return module.apply(variables, x, **options)
@@ -122,12 +116,6 @@ def _module_probe(make):
         return shapes, forward
 
     return probe
-
-
-def _check_collections(module: nn.Module, collections: set[str], takes_train: bool) -> None:
-    if collections - set(COLLECTIONS) or ("batch_stats" in collections and not takes_train):
-        raise ConfigError(f"module {type(module).__name__} has variables {', '.join(sorted(collections))}: allowed "
-                          f"params, and batch_stats with a `train` argument to __call__")
 
 
 def _family_probe(family: Family):
@@ -142,61 +130,3 @@ def _family_probe(family: Family):
         return shapes, forward
 
     return probe
-
-
-def linen_family(make: Callable[[int, int], nn.Module], input_shape: tuple[int, ...], n_classes: int) -> Family:
-    """The `Family` of a user's module (see the module docstring): never padded, so `init` takes
-    `max_width == width`, and `apply` finds a member's width from its parameters' shapes."""
-    def module_at(width: int):
-        return _module_at(make, width, n_classes, tuple(input_shape))
-
-    def shapes_key(params):
-        return make, n_classes, tuple(input_shape), _shapes_key(params)
-
-    def init(seed, width, max_width, input_dim, classes):
-        if max_width != width:
-            raise ValueError(f"a module family cannot be padded (width {width} to {max_width}): each width trains "
-                             f"in its own group")
-        module, takes_train, _, initialize = module_at(int(width))
-        variables = jax.tree.map(lambda a: np.asarray(a, np.float32), initialize(jax.random.key(int(seed))))
-        _check_collections(module, set(variables), takes_train)
-        key = shapes_key(variables["params"])
-        if _WIDTH_OF_SHAPES.setdefault(key, int(width)) != int(width):
-            raise ConfigError(f"module {type(module).__name__} has the same parameter shapes at widths "
-                              f"{_WIDTH_OF_SHAPES[key]} and {width}: members are told apart by their shapes")
-        return {"params": variables["params"], "model_state": variables.get("batch_stats", {})}
-
-    def apply(params, model_state, width, x, train, example_mask=None):
-        module, takes_train, takes_mask, _ = module_at(_WIDTH_OF_SHAPES[shapes_key(params)])
-        options = {"train": train} if takes_train else {}
-        if takes_mask:
-            options["example_mask"] = example_mask
-        x = x.reshape(x.shape[0], *input_shape)
-        variables = {"params": params, "batch_stats": model_state} if model_state else {"params": params}
-        if train and model_state:
-            logits, updates = module.apply(variables, x, mutable=["batch_stats"], **options)
-            return logits, updates["batch_stats"]
-        return module.apply(variables, x, **options), model_state
-
-    return Family(init, apply)
-
-
-# (maker, n_classes, input_shape, parameter shapes) -> the width whose `init` made them: `apply` is traced with
-# the member's parameters only, and a module needs its width as a Python int.
-_WIDTH_OF_SHAPES: dict[Any, int] = {}
-
-
-@functools.lru_cache(maxsize=256)
-def _module_at(make, width: int, n_classes: int, input_shape: tuple[int, ...]):
-    """The module of one member, what its `__call__` takes, and its jitted init (compiled once per width, for
-    every family built from `make`)."""
-    module = make(width, n_classes)
-    takes_train, takes_mask = _call_options(module)
-    options = {"train": False} if takes_train else {}
-    initialize = jax.jit(lambda key: module.init(key, jnp.zeros((1, *input_shape), jnp.float32), **options))
-    return module, takes_train, takes_mask, initialize
-
-
-def _shapes_key(params: Any) -> tuple:
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    return str(treedef), tuple(tuple(np.shape(leaf)) for leaf in leaves)

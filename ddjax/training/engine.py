@@ -10,8 +10,9 @@ scalars for a one-member bundle and [K] arrays for a stream, so every rule below
 
 The update chain of every layout (`update`): the loss gradient, plus L2 weight decay lambda * params, goes
 through the optimizer's direction; each entry moves by its multiplier (the member's learning rate under the
-schedule) times the direction; a member whose loss, parameters or model state go non-finite keeps its last
-finite state (`freeze`) and never updates again, and records NaN from then on.
+schedule, times 0 on the padded entries of a member held in a wider module) times the direction; a member whose
+loss, parameters or model state go non-finite keeps its last finite state (`freeze`) and never updates again, and
+records NaN from then on.
 """
 
 from __future__ import annotations
@@ -51,14 +52,20 @@ class MemberView(Protocol):
                example_mask: jax.Array | None) -> tuple[jax.Array, ModelState]:
         """Logits of every member of the bundle on training inputs x, and the new model state."""
 
-    def eval_logits(self, params: Any, model_state: ModelState, data: Any) -> tuple[jax.Array, jax.Array]:
-        """Logits of every member on the stored training rows and on the test rows (evaluation mode)."""
+    def per_example(self, params: Any, model_state: ModelState, labels: jax.Array,
+                    data: Any) -> tuple[jax.Array, jax.Array]:
+        """`per_example` metrics of every member (evaluation mode) on the stored training rows, against `labels`,
+        and on the test rows, against the clean test labels: ([2, ..., N], [2, ..., N_test])."""
 
     def per_entry(self, values: jax.Array, tree: Any) -> Any:
         """Member values (a scalar, or [K]) broadcast onto each leaf of `tree` (shaped like the parameters)."""
 
     def member_sums(self, tree: Any) -> jax.Array:
         """The entries of a parameter-shaped tree summed per member (a scalar, or [K])."""
+
+    def entry_mask(self, params: Any) -> Any:
+        """1.0 on the member's true entries and 0.0 on its padding (a tree like `params`), or None where padded
+        entries get zero gradient by construction."""
 
 
 def init(view: MemberView, params: Any, model_state: ModelState, members: Members) -> State:
@@ -106,6 +113,9 @@ def update(view: MemberView, state: State, grads: Any, losses: jax.Array, model_
         grads = jax.tree.map(lambda g, p, d: g + jnp.asarray(d, g.dtype) * p, grads, params, decay)
     direction, opt_state = optimizer(view, members, params).update(grads, state.opt_state, params)
     multiplier = view.per_entry(scheduled_rates(view.spec, members.learning_rate, step_index), params)
+    mask = view.entry_mask(params)
+    if mask is not None:  # A member held in a wider module: its padded entries never move.
+        multiplier = jax.tree.map(lambda m, k: m * k, multiplier, mask)
     new_params = jax.tree.map(lambda p, m, d: p - m * d, params, multiplier, direction)
     finite = jnp.isfinite(losses) & (non_finite_count(view, new_params) == 0)
     if model_state:
@@ -157,23 +167,23 @@ def freeze(view: MemberView, keep: jax.Array, new: Any, old: Any, params: Any) -
 def evaluate(view: MemberView, params: Any, model_state: ModelState, members: Members, data: Any) -> dict:
     """Error and mean loss of every member of a bundle on its own training labels and on the clean test set (in
     evaluation mode), and on its held-out validation rows if it has some: name -> a scalar or [K]."""
-    spec = view.spec
-    train_logits, test_logits = view.eval_logits(params, model_state, data)
+    train, test = view.per_example(params, model_state, members.labels, data)
     n_rows = data.x_train.shape[0]
-    wrong = jnp.argmax(train_logits, axis=view.class_axis) != members.labels
-    losses = example_losses(train_logits, members.labels, spec.loss, axis=view.class_axis)
-    in_train = train_weights(n_rows, members.n_train)
-    values = {
-        "train_error": jnp.sum(in_train * wrong, axis=-1),
-        "train_loss": jnp.sum(in_train * losses, axis=-1),
-        "test_error": jnp.mean(jnp.argmax(test_logits, axis=view.class_axis) != data.y_test, axis=-1),
-        "test_loss": jnp.mean(example_losses(test_logits, data.y_test, spec.loss, axis=view.class_axis), axis=-1),
-    }
-    if spec.validation:  # The held-out rows, with the member's own (noisy) labels, as carved from its training set.
+    train_error, train_loss = jnp.sum(train * train_weights(n_rows, members.n_train), axis=-1)
+    test_error, test_loss = jnp.mean(test, axis=-1)
+    values = {"train_error": train_error, "train_loss": train_loss, "test_error": test_error, "test_loss": test_loss}
+    if view.spec.validation:  # The held-out rows, with the member's own (noisy) labels, as carved from its training set.
         rows = jnp.arange(n_rows)
         held_out = ((rows >= members.n_train) & (rows < members.n_train + members.n_val)) / members.n_val
-        values.update(val_error=jnp.sum(held_out * wrong, axis=-1), val_loss=jnp.sum(held_out * losses, axis=-1))
+        values["val_error"], values["val_loss"] = jnp.sum(train * held_out, axis=-1)
     return values
+
+
+def per_example(spec: TrainSpec, logits: jax.Array, labels: jax.Array, class_axis: int) -> jax.Array:
+    """[(error, loss), ..., rows] of logits against labels: the one definition of the metrics every view
+    evaluates (error: the argmax is not the label; loss: the spec's loss)."""
+    return jnp.stack([jnp.argmax(logits, axis=class_axis) != labels,
+                      example_losses(logits, labels, spec.loss, axis=class_axis)])
 
 
 def record(view: MemberView, state: State, members: Members, data: Any, index) -> State:

@@ -37,9 +37,12 @@ class OneMember(NamedTuple):
         logits, model_state = spec.model.apply(params, model_state, self.width, x, train, example_mask)
         return logits.astype(jnp.float32), model_state
 
-    def eval_logits(self, params: Params, model_state: ModelState, data: SharedData) -> tuple[jax.Array, jax.Array]:
-        return (self.stored_logits(params, model_state, data.x_train),
-                self.stored_logits(params, model_state, data.x_test))
+    def per_example(self, params: Params, model_state: ModelState, labels: jax.Array,
+                    data: SharedData) -> tuple[jax.Array, jax.Array]:
+        train = self.stored_logits(params, model_state, data.x_train)
+        test = self.stored_logits(params, model_state, data.x_test)
+        return (engine.per_example(self.spec, train, labels, self.class_axis),
+                engine.per_example(self.spec, test, data.y_test, self.class_axis))
 
     def stored_logits(self, params: Params, model_state: ModelState, stored: jax.Array) -> jax.Array:
         """Evaluation logits on stored inputs: all rows as one batch, or (`spec.eval_batch` > 0, the convolutional
@@ -63,6 +66,10 @@ class OneMember(NamedTuple):
 
     def member_sums(self, tree: Any) -> jax.Array:
         return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(tree))
+
+    def entry_mask(self, params: Params) -> Any:
+        mask = getattr(self.spec.model, "entry_mask", None)  # None: no family (gradient descent's solver).
+        return None if mask is None else mask(params, self.width)
 
 
 def member_view(spec: TrainSpec, member: Members) -> OneMember:

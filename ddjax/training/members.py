@@ -32,7 +32,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
     H * W * C inputs at the model boundary."""
     return TrainSpec(
         model=get_model(config.model, depth=config.depth, input_shape=model_input_shape(dataset),
-                        n_classes=dataset.n_classes), optimizer=config.optimizer,
+                        n_classes=dataset.n_classes, widths=config.width, loss=config.loss),
+        optimizer=config.optimizer,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals),
         chunk_steps=chunk_steps_of(config.steps, config.n_chunks),
@@ -54,17 +55,38 @@ def stack_members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dat
     `index`, stacked. A member holding out validation rows trains on the first n_train - n_val of its n_train
     examples (`Members.n_train`) and is validated on the last n_val; its labels are corrupted over all n_train, as
     the training set the validation split is carved from."""
+    return stack_groups(coords, [(index, max_width)], dataset, config, spec)[0]
+
+
+def stack_groups(coords: dict[str, np.ndarray], groups: list[tuple[np.ndarray, int]], dataset: Dataset,
+                 config: Config, spec: TrainSpec) -> list[tuple[Variables, Members]]:
+    """`stack_members` of each (member indices, padded width) of a program's groups; a family that initializes
+    whole groups (`Family.init_group`: a module family) initializes them all in one call."""
+    if spec.model.init_group is not None:
+        initial = spec.model.init_group([(coords["seed"][index], coords["width"][index], width)
+                                         for index, width in groups])
+    else:
+        initial = [_stacked([spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), width, spec.input_dim,
+                                             spec.n_classes) for i in index]) for index, width in groups]
+    return [(variables, _members(coords, index, dataset, config, spec)) for variables, (index, _) in
+            zip(initial, groups)]
+
+
+def _stacked(variables: list[Variables]) -> Variables:
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables)
+
+
+def _members(coords: dict[str, np.ndarray], index: np.ndarray, dataset: Dataset, config: Config,
+             spec: TrainSpec) -> Members:
+    """The `Members` of the members at `index` (see `stack_members`)."""
     labels = np.stack([member_labels(dataset, int(coords["n_train"][i]), float(coords["label_noise"][i]),
                                      int(coords["seed"][i]), config.data_seed) for i in index])
-    variables = [spec.model.init(int(coords["seed"][i]), int(coords["width"][i]), max_width, spec.input_dim,
-                                 spec.n_classes) for i in index]
     n_val = np.array([validation_size(int(coords["n_train"][i]), config.validation_fraction) for i in index])
     values = {name: coords[name][index] for name in spec.member_axes}
     values["n_train"] = values["n_train"] - n_val
-    members = Members(**{name: jnp.asarray(v, AXIS[name].dtype) for name, v in values.items()},
-                      labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32),
-                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None)
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack(leaves)), *variables), members
+    return Members(**{name: jnp.asarray(v, AXIS[name].dtype) for name, v in values.items()},
+                   labels=jnp.asarray(labels[:, :max(config.n_train)], jnp.int32),
+                   n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None)
 
 
 def shared_data(dataset: Dataset, config: Config) -> SharedData:

@@ -92,17 +92,23 @@ class StreamView(NamedTuple):
     def logits(self, params, model_state, x, train, example_mask=None):
         return self.model.logits(params, bias_input(self.spec, x), self.part), model_state
 
-    def eval_logits(self, params, model_state, data: PackedData):
-        """Training and test rows through the model as one batch."""
+    def per_example(self, params, model_state, labels, data: PackedData):
+        """Training and test rows through the model, and their metrics, as one batch."""
         logits = self.model.logits(params, bias_input(self.spec, model_inputs(self.spec, data.x_eval)), self.part)
+        all_labels = jnp.concatenate([labels, jnp.broadcast_to(data.y_test, labels.shape[:-1] + data.y_test.shape)],
+                                     axis=-1)
+        metrics = engine.per_example(self.spec, logits, all_labels, self.class_axis)
         n_train_rows = data.x_train.shape[0]
-        return logits[..., :n_train_rows], logits[..., n_train_rows:]
+        return metrics[..., :n_train_rows], metrics[..., n_train_rows:]
 
     def per_entry(self, values, tree):
         return self.model.per_entry(self.part, values)
 
     def member_sums(self, tree):
         return self.model.member_sums(self.part, tree)
+
+    def entry_mask(self, params):
+        return None  # A stream's padded units get zero gradient: their activations are masked.
 
 
 def stream_init(model: StreamModel, params: Any, stream: Stream) -> engine.State:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddjax.models.registry import model_info
 from ddjax.training.layouts.base import (Context, Layout, MemberCurves, Plan, TrainedProgram, method_refusal,
                                         trained_record)
-from ddjax.training.members import stack_members
+from ddjax.training.members import stack_groups
 from ddjax.training.memory import chunk_indices, chunks_needed, member_capacity
 from ddjax.training.spec import curve_names
 from ddjax.training.trainer import Program, build_program
@@ -22,20 +21,14 @@ TARGET_EFFICIENCY = 0.85
 MAX_GROUPS = 8
 
 
-def _padded_refusal(config) -> str | None:
-    if not model_info(config.model).paddable:
-        return f"scheme 'padded' needs a family that can be padded, not {config.model}"
-    return method_refusal(config, "padded")
-
-
 def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: float | None = None,
                  program: Program | None = None) -> Plan:
     """The grouped layout's programs: the fewest width groups reaching `TARGET_EFFICIENCY` (one with
     `max_groups=1`; more with `group_cost`, see `plan_groups`), cut by memory."""
     config, spec, coords = context.config, context.spec, context.coords
     target = TARGET_EFFICIENCY if max_groups > 1 else 0.0
-    paddable = model_info(config.model).paddable
-    if not paddable:  # A user's module: every width in a group of its own, none padded.
+    paddable = spec.model.padding is None or spec.model.padding.exact
+    if not paddable:  # A module whose padding is not exact: every width in a group of its own, none padded.
         target, max_groups = np.inf, len(np.unique(coords["width"]))  # A target never met: one group a width.
     groups = plan_groups(coords["width"], cost=context.cost.macs, target_efficiency=target,
                          max_groups=max_groups, group_cost=group_cost)
@@ -45,8 +38,7 @@ def plan_grouped(context: Context, *, max_groups: int = MAX_GROUPS, group_cost: 
         programs = [(group,) for chunks in programs for group in chunks]
 
     def inputs(j):
-        initial, members = zip(*(stack_members(coords, index, context.dataset, config, spec, width)
-                                 for index, width in programs[j]))
+        initial, members = zip(*stack_groups(coords, list(programs[j]), context.dataset, config, spec))
         return TrainedProgram(program, spec, initial, members, context.data)
 
     def member_curves(j, states):
@@ -80,4 +72,6 @@ def grouped_programs(groups: GroupPlan, memory, max_members: int) -> list[tuple[
 
 
 GROUPED = Layout("grouped", lambda config: method_refusal(config, "grouped"), plan_grouped)
-PADDED = Layout("padded", _padded_refusal, lambda context: plan_grouped(context, max_groups=1))
+# A family whose padding is not exact trains one program a width here too.
+PADDED = Layout("padded", lambda config: method_refusal(config, "padded"),
+                lambda context: plan_grouped(context, max_groups=1))

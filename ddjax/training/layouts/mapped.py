@@ -57,7 +57,7 @@ def plan_mapped(context: Context) -> Plan:
     grouped layout's target where the run is long enough to pay their compile (`group_cost`)."""
     spec, config = context.spec, context.config
     evaluated = model_info(config.model).mapped_evaluation(config.depth, model_input_shape(context.dataset),
-                                                            spec.n_classes)
+                                                            spec.n_classes, config.width, config.loss)
     functions = (functools.partial(member_init, spec), functools.partial(member_step, spec),
                  functools.partial(member_record, spec._replace(model=evaluated)))
     return plan_grouped(context, max_groups=len(np.unique(context.coords["width"])),
