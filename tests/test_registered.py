@@ -3,12 +3,14 @@ file that registered a user's family or data set only when the command line name
 recorded. A hostile config.json (it names a file inside the folder) gets no code run, and a one-line refusal."""
 
 import json
+import pathlib
 import runpy
 import shutil
 
 import pytest
 from conftest import tiny_run_config
 
+from ddjax.analysis.inputs import inputs_from_dict
 from ddjax.config import ConfigError, replace
 from ddjax.data import registry as data_registry
 from ddjax.experiment import resume_experiment, run_experiment, run_meta
@@ -17,6 +19,9 @@ from ddjax.registration import file_sha256
 from ddjax.run import main
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CONFIG_FILE, REPORT_FILE
+from ddjax.runs.outputs import load_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Run as a module, it leaves a marker file beside itself: proof that it ran.
 NOTES = '''
@@ -162,3 +167,14 @@ def test_registered_in_where_it_has_no_use_is_refused(tmp_path, capsys, args, fr
     run = str(run_folder.create(tmp_path / "run", run_meta(tiny_run_config(), "tiny")).path)
     code = main([a.format(run=run) for a in args])
     _one_line_refusal(code, capsys.readouterr().err, fragment.format(run=run))
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in (ROOT / "experiments" / "results").iterdir()))
+def test_shipped_runs_read_without_registries_and_name_repository_files(folder):
+    run = ROOT / "experiments" / "results" / folder
+    meta = json.loads((run / CONFIG_FILE).read_text())
+    stored = load_run(run)  # Reads only: the shipped report.json and figures stay as they are.
+    assert stored.inputs == inputs_from_dict(meta["analysis"], folder)
+    for key, file in meta.get("registered_in", {}).items():
+        assert not pathlib.Path(file).is_absolute() and (ROOT / file).is_file()
+        assert len(meta["registered_sha256"][key]) == 64
