@@ -144,7 +144,7 @@ def load_run(out_dir: str | os.PathLike) -> StoredRun:
     meta = read_meta(out)
     config = config_from_dict(meta["config"], registries=False)
     inputs = stored_inputs(meta, config, str(out))
-    previous = json.loads((out / REPORT_FILE).read_text()) if (out / REPORT_FILE).is_file() else {}
+    previous = _previous_report(out)
     timing = previous.get("timing", {})
     with np.load(out / CURVES_FILE, allow_pickle=False) as arrays:
         coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
@@ -161,6 +161,19 @@ def load_run(out_dir: str | os.PathLike) -> StoredRun:
                              padding_efficiency=timing.get("padding_efficiency", float("nan")),
                              n_devices=timing.get("n_devices", 1), n_programs=timing.get("n_programs", 1))
     return StoredRun(config, meta.get("experiment", "custom"), result, previous, inputs)
+
+
+def _previous_report(out: pathlib.Path) -> dict[str, Any]:
+    """The run's report.json ({} if it has none); ConfigError if it is not a JSON object."""
+    if not (out / REPORT_FILE).is_file():
+        return {}
+    try:
+        report = json.loads((out / REPORT_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{str(out)!r}: unreadable {REPORT_FILE} ({' '.join(str(error).split())})") from None
+    if not isinstance(report, dict):
+        raise ConfigError(f"{str(out)!r}: {REPORT_FILE} holds no report (a JSON object)")
+    return report
 
 
 def stored_inputs(meta: dict[str, Any], config: Config, folder: str) -> AnalysisInputs:

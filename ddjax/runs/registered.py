@@ -56,7 +56,7 @@ def check_named_files(meta: dict[str, Any], files: list[str], folder: str) -> No
         if recorded and digest not in recorded.values():
             expected = ", ".join(f"{key} from {_file(meta, key)!r}: {value[:16]}" for key, value in recorded.items())
             raise ConfigError(f"cannot resume {folder!r} with {file!r}: its sha256 {digest[:16]} is not the one "
-                              f"the run recorded ({expected}); the file has changed since the run began")
+                              f"the run recorded ({expected}): another file, or this one changed since the run began")
 
 
 def check_registrations(meta: dict[str, Any], folder: str) -> None:
