@@ -11,13 +11,12 @@ from typing import Any
 
 import jax
 
+from ddjax.analysis.inputs import analysis_inputs
 from ddjax.config import Config, ConfigError, config_differences, config_from_dict, ensure_valid, replace, to_dict
-from ddjax.data import registry as datasets
-from ddjax.data.arrays import is_npz
-from ddjax.models import registry as models
 from ddjax.runs import checkpoint
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import CHECKPOINT_FILE
+from ddjax.runs.registered import check_named_files, check_registrations, recorded_registrations
 from ddjax.training import hosts
 
 DEFAULT_EXPERIMENT = "mlp_mnist1d"
@@ -75,36 +74,25 @@ def variant(config: Config, name: str, **variants: dict[str, Any]) -> Config:
 
 
 def run_meta(config: Config, name: str) -> dict[str, Any]:
-    """The contents of a run's config.json: experiment name, resolved config, versions, devices and processes."""
+    """The contents of a run's config.json: experiment name, resolved config, versions, devices and processes, what
+    the analysis needs to know of the data set ("analysis", `ddjax.analysis.inputs`), and for a user's family or
+    data set the file that registered it and its sha256 (`ddjax.runs.registered`)."""
     import ddjax
 
     meta = {"experiment": name, "config": to_dict(config), "ddjax_version": ddjax.__version__,
             "jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()],
             "n_processes": jax.process_count()}
-    registered = {key: table[getattr(config, key)] for key, table in (("model", models.REGISTERED_IN),
-                                                                      ("dataset", datasets.REGISTERED_IN))
-                  if getattr(config, key) in table}
-    if registered:  # A user's family or data set: the file that registers it again on --resume and --report.
-        meta["registered_in"] = registered
+    meta.update(recorded_registrations(config))
+    meta["analysis"] = analysis_inputs(config)._asdict()
     return meta
 
 
-def restore_registrations(meta: dict[str, Any]) -> None:
-    """Registers again the user's family and data set a run's config.json names, by loading the files that
-    registered them (`registered_in`); ConfigError naming what is missing if that cannot be done."""
-    config = meta.get("config", {}) if isinstance(meta.get("config"), dict) else {}
-    for key, table in (("model", models.MODELS), ("dataset", datasets.DATASETS)):
-        name = config.get(key)
-        if not isinstance(name, str) or name in table or (key == "dataset" and is_npz(name)):
-            continue
-        origin = meta.get("registered_in", {}).get(key)
-        if origin and pathlib.Path(origin).is_file():
-            _exec_file(pathlib.Path(origin))
-        if name not in table:
-            where = (f"{origin!r} no longer registers it" if origin else
-                     "its config.json names no file that registers it, as for one registered in a notebook cell")
-            raise ConfigError(f"{key} {name!r} of this run is not registered ({where}); call "
-                              f"ddjax.register_{key}({name!r}, ...) first")
+def run_registering_files(meta: dict[str, Any], files: list[str], folder: str) -> None:
+    """Runs the files the user named to register the family or data set of the run `meta` describes, once each
+    is known to be one the run recorded (`ddjax.runs.registered.check_named_files`: ConfigError before any runs)."""
+    check_named_files(meta, files, folder)
+    for file in files:
+        _exec_file(pathlib.Path(file))
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, name: str = "custom", force: bool = False,
@@ -136,6 +124,9 @@ def resume_experiment(run_dir: str | os.PathLike, config: Config | None = None, 
                       progress: bool = False) -> dict[str, Any]:
     """Continues the unfinished run in `run_dir` from its last checkpoint (or from step 0 if it has none).
 
+    A family or data set of the user's must be registered in this process first, by a file with the sha256 the
+    run recorded or in a notebook cell (`ddjax.runs.registered.check_registrations`); nothing is run to find it.
+
     Args:
       config: if given, must equal the run's config; a difference raises ConfigError naming the keys.
 
@@ -159,7 +150,7 @@ def _read_unfinished(path: pathlib.Path, config: Config | None, loaded: list) ->
     """The config.json of the unfinished run at `path`, checked against `config` and this job's process count;
     appends its checkpoint (or None) to `loaded`. Raises ConfigError naming what does not match."""
     meta = run_folder.unfinished_run(path)
-    restore_registrations(meta)
+    check_registrations(meta, str(path))
     try:
         stored = config_from_dict(meta["config"])
     except ConfigError as error:

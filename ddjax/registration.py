@@ -1,11 +1,13 @@
 """The open-table rule shared by the model and data-set registries: built-ins and users register through one door.
 
 Each registry keeps its own table (name -> row), the names ddjax registers itself, and, for a user's entry, the
-.py file that registered it (so a run folder can find it again); `add_row` is the one rule for all of them.
+.py file that registered it (a run's config.json records it with its sha256, `file_sha256`, so a resumed run can
+be checked against it); `add_row` is the one rule for all of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import sys
 from typing import Any
@@ -44,3 +46,11 @@ def caller_file(depth: int = 2) -> str | None:
     cell or an interactive session."""
     path = sys._getframe(depth).f_code.co_filename
     return str(pathlib.Path(path).resolve()) if path.endswith(".py") and pathlib.Path(path).is_file() else None
+
+
+def file_sha256(path: str | pathlib.Path) -> str | None:
+    """The hex sha256 of the file at `path`, or None if it cannot be read."""
+    try:
+        return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -1,7 +1,9 @@
 """Command line: `python -m ddjax.run [EXPERIMENT[:VARIANT]] [--set KEY=VALUE ...] [--out DIR] [--mode M]`.
 
-`python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint;
-`python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training.
+`python -m ddjax.run --resume DIR` continues an unfinished run from its last checkpoint (`--registered-in FILE`
+names the file that registers a user's family or data set; nothing in a run folder is run otherwise);
+`python -m ddjax.run --report DIR` re-analyses and re-plots the finished run in DIR without training, from its
+config.json and curves.npz alone.
 On a CPU the command splits JAX's host into one device per core (`--cpu-devices`), so the members of a sweep
 train on all cores side by side (`ddjax.training.sharding`). With `--distributed` (or the environment of a
 multi-host job, see `ddjax.training.hosts.detect_cluster`) the same command on every host trains one sweep over
@@ -20,10 +22,11 @@ import jax
 
 from ddjax.arguments import positive_int
 from ddjax.config import MODES, ConfigError, apply_overrides, config_from_dict
-from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, restore_registrations,
-                              resume_experiment, run_experiment, summary)
+from ddjax.experiment import (DEFAULT_EXPERIMENT, available_experiments, experiment_config, resume_experiment,
+                              run_experiment, run_registering_files, summary)
 from ddjax.runs import folder as run_folder
 from ddjax.runs.files import OUTPUT_FILES, REPORT_FILE
+from ddjax.runs.registered import check_registrations, resume_command
 from ddjax.training import hosts
 from ddjax.training.sharding import split_cpu
 
@@ -45,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--resume", metavar="DIR", help="continue the unfinished run in DIR from its last checkpoint "
                                                         "(an experiment or --set, if given, must match its config)")
+    parser.add_argument("--registered-in", action="append", default=[], metavar="FILE",
+                        help="with --resume: run FILE to register the run's own family or data set (the file its "
+                             "config.json names); refused unless its sha256 is the one recorded there")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--report", metavar="DIR", help="re-analyse and re-plot the finished run in DIR (no training)")
     parser.add_argument("--cpu-devices", type=positive_int, metavar="N",
@@ -80,16 +86,27 @@ def _join_cluster(args: argparse.Namespace) -> None:
         hosts.initialize(cluster)
 
 
-def _config(args: argparse.Namespace, name: str, variant: str):
-    """The config the arguments ask for; with --resume and neither experiment nor overrides, None (the run's)."""
-    overrides = args.overrides + ([f"mode={args.mode}"] if args.mode else [])
-    if args.resume and args.experiment is None:
-        if not overrides:
-            return None
-        meta = hosts.from_main(lambda: run_folder.unfinished_run(args.resume))  # Process 0's folder.
-        restore_registrations(meta)
-        return apply_overrides(config_from_dict(meta["config"]), overrides)
-    return apply_overrides(experiment_config(name, variant or "default"), overrides)
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The `--set` overrides, with `--mode` as one more."""
+    return args.overrides + ([f"mode={args.mode}"] if args.mode else [])
+
+
+def _resume(args: argparse.Namespace, name: str, variant: str) -> dict:
+    """Resumes run folder `args.resume`: runs the files the arguments name (`--registered-in`, the experiment),
+    checks that they register the run's own names as recorded, and compares a config they give with the run's."""
+    folder = args.resume
+    if args.out or args.force:
+        raise ConfigError(f"--resume {folder!r} continues that folder in place; it takes no "
+                          f"{'--out' if args.out else '--force'}")
+    meta = hosts.from_main(lambda: run_folder.unfinished_run(folder))  # Process 0's folder.
+    run_registering_files(meta, args.registered_in, folder)
+    overrides = _overrides(args)
+    given = experiment_config(name, variant or "default") if args.experiment is not None else None
+    check_registrations(meta, folder)
+    if given is None and overrides:
+        given = config_from_dict(meta["config"])
+    config = None if given is None else apply_overrides(given, overrides)
+    return resume_experiment(folder, config, progress=not args.no_progress)
 
 
 def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
@@ -102,18 +119,19 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.registered_in and not args.resume:
+        print("error: --registered-in names the file that registers a resumed run's family or data set; it "
+              "applies only with --resume", file=sys.stderr)
+        return 2
     if args.report:
         return _reanalyze(args.report)
     name, _, variant = (args.experiment or DEFAULT_EXPERIMENT).partition(":")
     out = args.resume or args.out
     try:
-        if args.resume and (args.out or args.force):
-            raise ConfigError(f"--resume {args.resume!r} continues that folder in place; it takes no "
-                              f"{'--out' if args.out else '--force'}")
-        config = _config(args, name, variant)
         if args.resume:
-            report = resume_experiment(args.resume, config, progress=not args.no_progress)
+            report = _resume(args, name, variant)
         else:
+            config = apply_overrides(experiment_config(name, variant or "default"), _overrides(args))
             stem = pathlib.Path(name).stem + (f"-{variant}" if variant else "")
             out = out or f"runs/{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
             report = run_experiment(config, out, name=stem, force=args.force, progress=not args.no_progress)
@@ -122,8 +140,8 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         return 2
     except KeyboardInterrupt:
         resumable = out is not None and run_folder.status(out) == "unfinished"
-        print("interrupted" + (f"; continue with: python -m ddjax.run --resume {out}" if resumable else ""),
-              file=sys.stderr)
+        print("interrupted" + (f"; continue with: {resume_command(run_folder.read_meta(out), str(out))}"
+                               if resumable else ""), file=sys.stderr)
         return 130
     if not hosts.is_main():
         print(f"process {jax.process_index()} of {jax.process_count()}: done; process 0 wrote the run folder")
@@ -137,9 +155,7 @@ def _reanalyze(out: str) -> int:
     from ddjax.runs.outputs import reanalyze
 
     try:
-        if run_folder.status(out) == "finished":  # Else `reanalyze` says what the folder lacks.
-            restore_registrations(run_folder.read_meta(out))
-        report = reanalyze(out)
+        report = reanalyze(out)  # Reads config.json and curves.npz; runs nothing.
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

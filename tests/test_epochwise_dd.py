@@ -9,7 +9,8 @@ import pytest
 from ddjax import experiment_config, replace
 from ddjax.analysis.early_stopping import best_steps, read_at
 from ddjax.analysis.epochwise import curve_shape, epochwise_analysis
-from ddjax.analysis.sweep_report import n_test_examples, sweep_report
+from ddjax.analysis.inputs import analysis_inputs
+from ddjax.analysis.sweep_report import sweep_report
 from ddjax.config import ConfigError
 from ddjax.data import multiscale_regression
 from ddjax.data.gaussian_regression import Member
@@ -188,7 +189,7 @@ def test_validation_split_vmapped_against_serial(scheme, depth):
     config = replace(experiment_config("mlp_mnist1d", "smoke"), precision="float64", depth=depth, **VALIDATED)
     vmapped, serial = run_sweep(config, scheme=scheme), run_sweep(config, mode="serial")
     assert vmapped.scheme == scheme and set(vmapped.curves) >= {"val_error", "val_loss"}
-    assert_same_curves(vmapped.curves, serial.curves, 160, n_test_examples(config))
+    assert_same_curves(vmapped.curves, serial.curves, 160, analysis_inputs(config).n_test)
     assert_close(vmapped.curves["val_loss"], serial.curves["val_loss"])
     assert_same_errors(vmapped.curves["val_error"], serial.curves["val_error"], 40)
 
@@ -201,7 +202,7 @@ def test_validation_rows_are_never_trained_on():
                      label_noise=(0.0,), precision="float64")
     held = run_sweep(config, mode="serial")
     plain = run_sweep(replace(config, validation_fraction=0.0, n_train=(160,)), mode="serial")
-    assert_same_curves(held.curves, plain.curves, 160, n_test_examples(config))
+    assert_same_curves(held.curves, plain.curves, 160, analysis_inputs(config).n_test)
     assert "val_error" not in plain.curves and np.all(np.isfinite(held.curves["val_loss"]))
 
 

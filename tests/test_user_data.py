@@ -9,6 +9,7 @@ from test_image_sweeps import image_dataset
 import ddjax
 from ddjax.config import Config, ConfigError, replace
 from ddjax.data import registry
+from ddjax.data.arrays import load_npz
 from ddjax.data.datasets import make_gaussian
 from ddjax.run import main
 from ddjax.sweep import run_sweep
@@ -76,7 +77,7 @@ BAD = [
     (_with(x_train=np.array([[np.nan, 0, 0]] * 20)), "NaN or infinite"),
     (_with(x_test=np.array([[np.inf, 0, 0]] * 10)), "NaN or infinite"),
     (_with(x_test=np.zeros((0, 3)), y_test=np.zeros(0, int)), "x_test is empty"),
-    (_with(x_train=np.zeros((20, 3, 2))), "allowed: features [n, d] or uint8 images"),
+    (_with(x_train=np.zeros((20, 3, 2, 1, 1))), "allowed: features [n, d] or [n, height, width]"),
     (_with(x_train=np.array([["a"] * 3] * 20)), "allowed: real numbers"),
 ]
 
@@ -113,3 +114,43 @@ def test_bad_npz_exits_2_in_one_line_and_writes_nothing(tmp_path, capsys, arrays
                  "batch_size=5", "--out", str(out), "--no-progress"])
     error = capsys.readouterr().err.strip()
     assert code == 2 and fragment in error and "\n" not in error and not out.exists()
+
+
+def _keras_layout(rng, n, side=8):
+    """Keras's mnist.npz layout: uint8 images [n, side, side] without a channel axis, uint8 labels [n]."""
+    return rng.integers(0, 256, (n, side, side), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
+
+
+def test_keras_grey_scale_layout_gains_a_channel_axis_and_trains(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    (x_train, y_train), (x_test, y_test) = _keras_layout(rng, 40), _keras_layout(rng, 20)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    registered = ddjax.register_dataset("keras_layout", x_train, y_train, x_test, y_test, n_classes=10)
+    from_file = load_npz(f"npz:{path}")
+    for data in (registered, from_file):
+        assert data.x_train.shape == (40, 8, 8, 1) and data.x_test.shape == (20, 8, 8, 1)
+        assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int32
+        np.testing.assert_array_equal(data.x_train[..., 0], x_train)
+    assert registry.dataset_info("keras_layout").images
+    out = tmp_path / "out"
+    code = main(["mlp_mnist1d:smoke", "--set", f"dataset=npz:{path}", "--set", "n_train=32", "--set",
+                 "width=2,4", "--set", "seed=0", "--set", "steps=4", "--set", "batch_size=8", "--set",
+                 "augment=true", "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert (out / "curves.npz").exists()
+    config = replace(Config(), dataset="keras_layout", n_train=(32,), width=(2, 4), seed=(0,), steps=4,
+                     batch_size=8, augment=True, n_evals=2, n_bootstrap=0)
+    result = run_sweep(config)
+    test_error = result.curves["test_error"]
+    assert test_error.shape == (2, len(result.eval_steps)) and np.isfinite(test_error).all()
+
+
+def test_real_valued_height_width_arrays_are_flattened_to_features():
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.standard_normal((20, 3, 2)), "y_train": rng.integers(0, 3, 20),
+              "x_test": rng.standard_normal((10, 3, 2)), "y_test": rng.integers(0, 3, 10)}
+    data = ddjax.register_dataset("flattened", **arrays)
+    assert data.x_train.shape == (20, 6) and data.x_train.dtype == np.float32
+    np.testing.assert_allclose(data.x_test, arrays["x_test"].reshape(10, 6).astype(np.float32))
+    assert not registry.dataset_info("flattened").images

@@ -1,6 +1,7 @@
 """A user's own model family (`ddjax.register_model`): a flax module with a `width` field, or a `Family`, trains
-in the grouped layout as serial members do, with counts derived from the module; a run folder finds the file
-that registered it again (`--resume`, `--report`); bad registrations are refused in one line."""
+in the grouped layout as serial members do, with counts derived from the module; a run folder records the file
+that registered it and its sha256 (`--resume` runs it only when named, `--report` never needs it); bad
+registrations are refused in one line."""
 
 import json
 import os
@@ -191,8 +192,9 @@ def get_config(variant="default"):
 '''
 
 
-def test_experiment_file_registers_model_and_data_and_a_new_process_resumes_it(tmp_path, capsys):
+def test_experiment_file_registers_model_and_data_and_a_new_process_resumes_it_when_named(tmp_path, capsys):
     from ddjax.data import registry as data_registry
+    from ddjax.registration import file_sha256
 
     experiment = tmp_path / "user_experiment.py"
     experiment.write_text(USER_EXPERIMENT)
@@ -200,24 +202,30 @@ def test_experiment_file_registers_model_and_data_and_a_new_process_resumes_it(t
     assert main([str(experiment), "--out", str(out), "--no-progress"]) == 0
     meta = json.loads((out / "config.json").read_text())
     assert meta["registered_in"] == {"model": str(experiment), "dataset": str(experiment)}
+    assert meta["registered_sha256"] == {key: file_sha256(experiment) for key in ("model", "dataset")}
+    assert meta["analysis"] == {"n_test": 30, "theory": False}
     finished = np.load(out / "curves.npz")["test_loss"]
-    # Unfinished again (no report.json): a fresh process, which has registered nothing, must find the file.
+    # Unfinished again (no report.json): a fresh process, which has registered nothing, runs the file it is named.
     (out / REPORT_FILE).unlink()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "ddjax.run", "--resume", str(out), "--no-progress",
-                           "--cpu-devices", "1"], env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "ddjax.run", "--resume", str(out), "--no-progress", "--cpu-devices", "1"]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and f"--registered-in {experiment}" in refused.stderr
+    done = subprocess.run([*command, "--registered-in", str(experiment)], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(np.load(out / "curves.npz")["test_loss"], finished, rtol=1e-5)
-    # --report in this process after the names are gone: the file registers them again.
+    # --report needs neither the names nor the file.
     del registry.MODELS["tiny_user_net"], data_registry.DATASETS["tiny_user_data"]
+    experiment.unlink()
     assert main(["--report", str(out)]) == 0
-    # A file that no longer registers the family: refused in one line.
-    experiment.write_text(USER_EXPERIMENT.replace('ddjax.register_model("tiny_user_net", Tiny)', ""))
-    del registry.MODELS["tiny_user_net"]
+    # The experiment named again, changed since the run began: it runs (it was named), and the resume is refused.
+    (out / REPORT_FILE).unlink()
+    experiment.write_text(USER_EXPERIMENT + "# changed\n")
     capsys.readouterr()
-    assert main(["--report", str(out)]) == 2
+    assert main([str(experiment), "--resume", str(out), "--no-progress"]) == 2
     error = capsys.readouterr().err.strip()
-    assert "tiny_user_net" in error and "no longer registers it" in error and "\n" not in error
+    assert "tiny_user_net" in error and "has changed since the run began" in error and "\n" not in error
 
 
 def test_experiment_with_a_module_without_width_exits_2(tmp_path, capsys):

@@ -3,7 +3,8 @@
 Besides the double-descent analysis of each slice, the report has a section for each analysis that applies:
 `epochwise` (runs with >= 3 eval steps), `effective_model_complexity` (x axis n_train), `theory` (Gaussian
 linear regression), `gd_theory` (gradient descent against its risk over time in closed form) and `weight_norm`
-(closed-form read-outs).
+(closed-form read-outs). What the analysis knows of the data set beyond the curves comes in `AnalysisInputs`
+(`ddjax.analysis.inputs`), so a stored run is analysed from its config.json and curves.npz alone.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import numpy as np
 
 from ddjax.analysis.early_stopping import SELECTIONS, best_steps, read_at
 from ddjax.analysis.epochwise import epochwise_analysis
+from ddjax.analysis.inputs import AnalysisInputs, analysis_inputs
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.analysis.regularization import optimal_curves
 from ddjax.analysis.theory import compare_over_time, compare_to_theory
 from ddjax.config import (STRENGTH_AXES, Config, recorded_axes, recorded_coordinates, steps_per_epoch,
                           validation_size)
-from ddjax.data.registry import dataset_info
 from ddjax.result import SweepResult
 
 X_AXIS_PREFERENCE = ("width", "n_train", "label_noise", "learning_rate")
@@ -86,16 +87,16 @@ def strength_grid(result: SweepResult, config: Config) -> list[tuple[dict[str, A
     return out
 
 
-def regularization_section(result: SweepResult, config: Config) -> list[dict[str, Any]]:
-    """The optimally regularized curves of every slice (`ddjax.analysis.regularization.optimal_curves`)."""
+def regularization_section(result: SweepResult, config: Config, n_test: int | None) -> list[dict[str, Any]]:
+    """The optimally regularized curves of every slice (`ddjax.analysis.regularization.optimal_curves`); `n_test`:
+    `AnalysisInputs.n_test`."""
     axis = strength_axis(config)
     val = result.curves.get("val_error")
     entries = []
     for fixed, xs, strengths, index in strength_grid(result, config):
         test_error = gather(result.curves["test_error"][:, -1], index)
         val_error = None if val is None else gather(val[:, -1], index)
-        entry = {"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error,
-                                                                n_test=n_test_examples(config))}
+        entry = {"fixed": fixed, "axis": axis, **optimal_curves(xs, strengths, test_error, val_error, n_test=n_test)}
         if val_error is None:
             entry["note"] = "no validation choice: the run has no val_error curves (validation_fraction=0)"
         entries.append(entry)
@@ -121,13 +122,6 @@ def slices(result: SweepResult, config: Config, *, step_index: int = -1) -> list
             for fixed, xs, index in member_grid(result, config)]
 
 
-def n_test_examples(config: Config) -> int | None:
-    """Size of the test split whose classification error the curves hold; None for Gaussian regression, whose
-    test error is an exact risk (no test sample, no binomial noise)."""
-    n_test = dataset_info(config.dataset).n_test
-    return None if n_test is None else n_test(config)
-
-
 def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
     """Coordinates and divergence step of every member whose loss went non-finite."""
     axes = list(recorded_coordinates(result.coords))
@@ -135,16 +129,22 @@ def diverged_members(result: SweepResult) -> list[dict[str, Any]]:
             for m in np.flatnonzero(result.diverged_step >= 0)]
 
 
-def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], list[DoubleDescentReport]]:
+def sweep_report(result: SweepResult, config: Config,
+                 inputs: AnalysisInputs | None = None) -> tuple[dict[str, Any], list[DoubleDescentReport]]:
     """The JSON report of a sweep and the analysis of each slice.
 
     Top-level analysis fields are those of the first slice (the only one unless several label-noise levels,
     training-set sizes or learning rates are swept); every slice is listed under "slices".
+
+    Args:
+      inputs: what the analysis knows of the data set (a stored run's, from its config.json); None: asked of the
+        data-set registry (`analysis_inputs`).
     """
+    inputs = analysis_inputs(config) if inputs is None else inputs
     cuts = slices(result, config)
     reports = [analyze(s.x, s.train_error, s.test_error, train_tolerance=config.train_tolerance,
                        samplewise=x_axis(config) == "n_train", n_bootstrap=config.n_bootstrap,
-                       train_loss=s.train_loss, n_test=n_test_examples(config)) for s in cuts]
+                       train_loss=s.train_loss, n_test=inputs.n_test) for s in cuts]
     diverged = diverged_members(result)
     body = {
         **reports[0].to_dict(),
@@ -158,12 +158,12 @@ def sweep_report(result: SweepResult, config: Config) -> tuple[dict[str, Any], l
     }
     if diverged:
         body["notes"] = [*body["notes"], f"{len(diverged)} diverged member(s) excluded from the analysis"]
-    body.update(extra_sections(result, config, cuts, reports))
+    body.update(extra_sections(result, config, cuts, reports, inputs))
     return body, reports
 
 
-def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
-                   reports: list[DoubleDescentReport]) -> dict[str, Any]:
+def extra_sections(result: SweepResult, config: Config, cuts: list[Slice], reports: list[DoubleDescentReport],
+                   inputs: AnalysisInputs) -> dict[str, Any]:
     """The report sections of the analyses that apply to this sweep (see the module docstring)."""
     grid = member_grid(result, config)
     axis = x_axis(config)
@@ -173,7 +173,7 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
             {"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]},
              **epochwise_analysis(result.eval_steps, gather(result.curves["train_error"], index[:, k]),
                                   gather(result.curves["test_error"], index[:, k]),
-                                  train_tolerance=config.train_tolerance, n_test=n_test_examples(config)).to_dict()}
+                                  train_tolerance=config.train_tolerance, n_test=inputs.n_test).to_dict()}
             for fixed, xs, index in grid for k in range(xs.size)]
         per_epoch = steps_per_epoch(config)
         if per_epoch is not None:  # Sampled by epoch: the time axis also reads in epochs.
@@ -191,14 +191,14 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice],
             entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
             entry["verdict_agrees"] = verdict["epochwise_double_descent"] == entry["theory_double_descent"]
     if "val_error" in result.curves:  # Members held out validation rows: early stopping beside the last step.
-        sections["early_stopping"] = early_stopping_section(result, config)
+        sections["early_stopping"] = early_stopping_section(result, config, inputs.n_test)
     if axis == "n_train":
         sections["effective_model_complexity"] = [
             {"fixed": cut.fixed, **effective_model_complexity(cut.x, cut.train_error, tolerance=config.train_tolerance),
              "more_data_hurts": more_data_hurts(report)} for cut, report in zip(cuts, reports)]
     if strength_axis(config) is not None:
-        sections["regularization"] = regularization_section(result, config)
-    if dataset_info(config.dataset).theory:
+        sections["regularization"] = regularization_section(result, config, inputs.n_test)
+    if inputs.theory:
         sections["theory"] = []
         for fixed, xs, index in grid:
             n = xs if axis == "n_train" else np.full(xs.shape, fixed["n_train"], float)
@@ -227,15 +227,16 @@ def early_stopped_slices(result: SweepResult, config: Config, selected_by: str) 
     return slices(at_best, config), np.where(index >= 0, np.asarray(result.eval_steps)[np.maximum(index, 0)], -1)
 
 
-def early_stopping_section(result: SweepResult, config: Config) -> list[dict[str, Any]]:
+def early_stopping_section(result: SweepResult, config: Config, n_test: int | None) -> list[dict[str, Any]]:
     """Per slice, the model-wise analysis of the test error at each member's best step, chosen on the validation
-    split ("validation") and on the test set itself ("oracle", optimistic), with the calibrated verdict on each."""
+    split ("validation") and on the test set itself ("oracle", optimistic), with the calibrated verdict on each;
+    `n_test`: `AnalysisInputs.n_test`."""
     by_slice: list[dict[str, Any]] = []
     for name, curve in SELECTIONS.items():
         cuts, steps = early_stopped_slices(result, config, curve)
         for i, (cut, (fixed, xs, index)) in enumerate(zip(cuts, member_grid(result, config))):
             report = analyze(cut.x, cut.train_error, cut.test_error, train_tolerance=config.train_tolerance,
-                             samplewise=x_axis(config) == "n_train", n_test=n_test_examples(config))
+                             samplewise=x_axis(config) == "n_train", n_test=n_test)
             if len(by_slice) <= i:
                 by_slice.append({"fixed": fixed})
             mean, _ = seed_mean_and_error(cut.test_error)

@@ -38,9 +38,19 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
 
 def replace(config: Config, **changes: Any) -> Config:
     """Like `dataclasses.replace`, but unknown keys and bad values raise `ConfigError`; the result is validated."""
+    config = _typed(config, changes)
+    if config.epochs > 0 and "steps" not in changes and steps_per_epoch(config) is not None:
+        config = dataclasses.replace(config, steps=config.epochs * steps_per_epoch(config))  # epochs sets steps.
+    return validate(config)
+
+
+def _typed(config: Config, changes: dict[str, Any]) -> Config:
+    """`config` with `changes` (a single value where a tuple belongs becomes a 1-tuple, lists become tuples);
+    ConfigError for an unknown key or a value of the wrong type."""
     for key in changes:
         if key not in FIELDS:
             raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(FIELDS)}")
+    changes = dict(changes)
     for key in FIELDS:  # A single value where a tuple belongs (an axis given one value, as Config(momentum=0.9)).
         value = changes.get(key, getattr(config, key))
         if typing.get_origin(field_type(key)) is tuple and isinstance(value, (list, tuple)):
@@ -52,13 +62,20 @@ def replace(config: Config, **changes: Any) -> Config:
     config = dataclasses.replace(config, **changes)
     for key in FIELDS:
         check_type(key, getattr(config, key))
-    if config.epochs > 0 and "steps" not in changes and steps_per_epoch(config) is not None:
-        config = dataclasses.replace(config, steps=config.epochs * steps_per_epoch(config))  # epochs sets steps.
-    return validate(config)
+    return config
 
 
-def config_from_dict(values: dict[str, Any]) -> Config:
-    """The validated config of a `to_dict` result (as stored in a run's config.json); missing keys take defaults."""
+def config_from_dict(values: dict[str, Any], *, registries: bool = True) -> Config:
+    """The config of a `to_dict` result (as stored in a run's config.json); missing keys take defaults.
+
+    Args:
+      registries: True: validated in full (`replace`). False, to read a stored run's outputs: unknown keys, types
+        and every value the analysis reads are checked, but not that the family and data set are registered or
+        what they allow (`validate(..., registries=False)`), so reading needs neither; `epochs` is not resolved
+        into `steps` (a stored config holds both).
+    """
     if not isinstance(values, dict):
         raise ConfigError(f"config must be a dict of config keys, got {type(values).__name__}")
-    return replace(Config(), **values)
+    if registries:
+        return replace(Config(), **values)
+    return validate(_typed(Config(), values), registries=False)

@@ -26,17 +26,25 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
-def validate(config: Config) -> Config:
+def validate(config: Config, *, registries: bool = True) -> Config:
     """Returns `config` unchanged if every value is allowed, else raises `ConfigError`; marks it validated, so that
-    `ensure_valid` takes it as it is."""
+    `ensure_valid` takes it as it is.
+
+    Args:
+      registries: False leaves out every check that asks the model or data-set registry (that the names exist,
+        and what the family and data set allow), and the one of JAX's 64-bit mode, which only training needs; the
+        config is not marked validated. Enough to read a stored run's outputs, which needs neither its family nor
+        its data set (`ddjax.runs.outputs.load_run`).
+    """
     for key in FIELDS:
         check_type(key, getattr(config, key))
     c = config
-    _require(c.dataset in DATASETS or is_npz(c.dataset), "dataset", c.dataset,
-             f"one of {', '.join(DATASETS)}, npz:PATH, or a name given to ddjax.register_dataset")
-    dataset_info(c.dataset)  # npz:PATH: the file is read and checked here (a one-line ConfigError).
-    _require(c.model in MODELS, "model", c.model,
-             f"one of {', '.join(MODELS)}, or a name given to ddjax.register_model")
+    if registries:
+        _require(c.dataset in DATASETS or is_npz(c.dataset), "dataset", c.dataset,
+                 f"one of {', '.join(DATASETS)}, npz:PATH, or a name given to ddjax.register_dataset")
+        dataset_info(c.dataset)  # npz:PATH: the file is read and checked here (a one-line ConfigError).
+        _require(c.model in MODELS, "model", c.model,
+                 f"one of {', '.join(MODELS)}, or a name given to ddjax.register_model")
     for key, choices in (("optimizer", tuple(OPTIMIZERS)),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
@@ -45,23 +53,19 @@ def validate(config: Config) -> Config:
     _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
              f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")
     _require(0 < c.train_fraction < 1, "train_fraction", c.train_fraction, "a fraction in (0, 1)")
-    _validate_method(c)
-    if dataset_info(c.dataset).n_train_available is None:  # Drawn per member: any training-set size is available.
-        _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
-    else:
-        n_available = n_train_available(c)
-        split = dataset_info(c.dataset).describe_split(c)
-        _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
-                 f"integers in [1, {n_available}] ({split})")
+    if registries:
+        _validate_method(c)
+        _validate_n_train(c)
     _validate_axes(c)
-    _validate_regularization(c)
+    if registries:
+        _validate_regularization(c)
     _require(c.batch_size >= 0, "batch_size", c.batch_size, "an integer >= 0 (0 means full batch)")
     _require(c.batch_size <= min(c.n_train), "batch_size", c.batch_size,
              f"at most the smallest n_train ({min(c.n_train)}), or 0 for full batch")
     _require(c.steps >= 1, "steps", c.steps, "an integer >= 1")
     _require(c.n_chunks < 1 or c.steps + chunk_steps_of(c.steps, c.n_chunks) <= INT32_MAX, "steps", c.steps,
              f"an integer with steps + steps per chunk <= {INT32_MAX} (step counters are int32)")
-    _validate_batches(c)
+    _validate_batches(c, registries=registries)
     _validate_validation(c)
     _require(c.n_evals >= 1, "n_evals", c.n_evals, "an integer >= 1")
     _require(c.n_evals <= MAX_EVALS, "n_evals", c.n_evals,
@@ -83,7 +87,7 @@ def validate(config: Config) -> Config:
              "an integer >= 0 (0: as many as fit)")
     _require(c.precision == "float32" or c.method == "train", "precision", c.precision,
              f"only float32 with method={c.method} (a closed form trains nothing)")
-    _require(c.precision != "float64" or _x64_enabled(), "precision", c.precision,
+    _require(c.precision != "float64" or _x64_enabled() or not registries, "precision", c.precision,
              "only with JAX's 64-bit mode on (JAX_ENABLE_X64=1, or `with jax.enable_x64(True):` in Python)")
     _require(c.n_bootstrap >= 0, "n_bootstrap", c.n_bootstrap, "an integer >= 0 (0 means no bootstrap)")
     _require(len(c.feature_scales) >= 1 and all(math.isfinite(a) and a > 0 for a in c.feature_scales),
@@ -91,7 +95,8 @@ def validate(config: Config) -> Config:
     for key in ("signal_norm_sq", "noise_var"):
         value = getattr(c, key)
         _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
-    object.__setattr__(config, "_validated", True)  # Not a field: equality, hashing and to_dict ignore it.
+    if registries:
+        object.__setattr__(config, "_validated", True)  # Not a field: equality, hashing and to_dict ignore it.
     return config
 
 
@@ -128,6 +133,17 @@ def _validate_method(c: Config) -> None:
                  f"{c.model} only with dataset={', '.join(model.datasets)}")
 
 
+def _validate_n_train(c: Config) -> None:
+    """Every n_train within the training split of the data set (any n_train where it is drawn per member)."""
+    if dataset_info(c.dataset).n_train_available is None:
+        _require(all(n >= 1 for n in c.n_train), "n_train", c.n_train, "integers >= 1")
+        return
+    n_available = n_train_available(c)
+    split = dataset_info(c.dataset).describe_split(c)
+    _require(all(1 <= n <= n_available for n in c.n_train), "n_train", c.n_train,
+             f"integers in [1, {n_available}] ({split})")
+
+
 def _validate_regularization(c: Config) -> None:
     """Weight decay needs a first layer that trains."""
     packed = model_info(c.model).packed
@@ -153,16 +169,18 @@ def validation_size(n_train: int, validation_fraction: float) -> int:
     return int(round(validation_fraction * n_train))
 
 
-def _validate_batches(c: Config) -> None:
-    """Sampling, epochs and augmentation: only where the trainer draws batches, augmentation only of images."""
+def _validate_batches(c: Config, *, registries: bool) -> None:
+    """Sampling, epochs and augmentation: only where the trainer draws batches, augmentation only of images (a
+    question for the data-set registry, asked only with `registries`)."""
     _require(c.epochs >= 0, "epochs", c.epochs, "an integer >= 0 (0: steps gives the length)")
     if c.method != "train":
         for key, default in (("sampling", "replacement"), ("epochs", 0), ("augment", False)):
             _require(getattr(c, key) == default, key, getattr(c, key),
                      f"only {default!r} with method={c.method} (a closed form draws no batches)")
-    images = [name for name, info in DATASETS.items() if info.images]
-    _require(not c.augment or dataset_info(c.dataset).images, "augment", c.augment,
-             f"only with an image data set ({', '.join(images)}), not dataset={c.dataset}")
+    if registries:
+        images = [name for name, info in DATASETS.items() if info.images]
+        _require(not c.augment or dataset_info(c.dataset).images, "augment", c.augment,
+                 f"only with an image data set ({', '.join(images)}), not dataset={c.dataset}")
     if c.epochs > 0:
         _require(c.sampling == "epoch", "epochs", c.epochs,
                  "only with sampling=epoch (drawn with replacement, an epoch is no pass over the data); give steps")

@@ -1,7 +1,9 @@
 """A user's own data set from arrays or an .npz file: checked once, then a `Dataset` like the built-in ones.
 
 Features are float [n, d] (any real dtype, stored as float32); images are uint8 [n, height, width, channels]
-(NHWC), kept as uint8 like the standard image sets, so `augment` applies. Labels are integers in [0, n_classes),
+(NHWC), kept as uint8 like the standard image sets, so `augment` applies. Keras's grey-scale layout is taken as
+given: uint8 [n, height, width] (`mnist.npz`, `fashion_mnist`) gains a channel axis, [n, height, width, 1],
+and any other real [n, height, width] is flattened to features [n, height * width]. Labels are integers in [0, n_classes),
 [n] or [n, 1] (Keras's CIFAR-10 layout). Every problem is one line naming the array and what is allowed (a
 ConfigError, exit code 2 from the CLI), raised before any run folder exists.
 """
@@ -59,19 +61,20 @@ def check_dataset(source: str, x_train: Any, y_train: Any, x_test: Any, y_test: 
 
 
 def _inputs(source: str, split: str, x: np.ndarray) -> np.ndarray:
-    """Images stay uint8 NHWC; features become float32 [n, d] after a check for NaN and infinities."""
-    if x.dtype == np.uint8 and x.ndim == 4:
-        return x
-    if x.ndim != 2:
-        raise ConfigError(f"{source}: {split} has shape {list(x.shape)}; allowed: features [n, d] or uint8 images "
-                          f"[n, height, width, channels]")
+    """Images stay uint8 NHWC (uint8 [n, H, W] gains a channel axis); features become float32 [n, d] after a
+    check for NaN and infinities (other real [n, H, W] is flattened to [n, H * W])."""
+    if x.dtype == np.uint8 and x.ndim in (3, 4):
+        return x if x.ndim == 4 else x[..., None]
+    if x.ndim not in (2, 3):
+        raise ConfigError(f"{source}: {split} has shape {list(x.shape)}; allowed: features [n, d] or [n, height, "
+                          f"width] (flattened), uint8 images [n, height, width] or [n, height, width, channels]")
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == bool:
         raise ConfigError(f"{source}: {split} is {x.dtype}; allowed: real numbers (features) or uint8 (images)")
     finite = np.isfinite(x)
     if not finite.all():
         row = int(np.argwhere(~finite)[0, 0])
         raise ConfigError(f"{source}: {split} holds a NaN or infinite value (row {row}); features must be finite")
-    return x.astype(np.float32)
+    return x.reshape(len(x), -1).astype(np.float32)
 
 
 def _labels(source: str, split: str, y: np.ndarray, n: int) -> np.ndarray:

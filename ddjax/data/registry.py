@@ -71,6 +71,7 @@ def register_dataset(name: str, x_train: Any, y_train: Any, x_test: Any, y_test:
                      n_classes: int | None = None) -> Dataset:
     """Makes four arrays the data set `name`: features float [n, d] or uint8 images [n, H, W, C], integer labels.
 
+    Keras's grey-scale uint8 [n, H, W] gains a channel axis; other real [n, H, W] is flattened to features.
     Checked here (shapes that disagree, labels outside [0, n_classes) or not integers, NaN or infinite features,
     an empty split: one-line ConfigError). Members draw n_train from the training split (its first n_train
     examples) and are tested on the whole test split; label noise, sampling and, for images, `augment` apply as

@@ -2,7 +2,9 @@
 
 `run_experiment` calls `write_curves` and `write_analysis` after training; `reanalyze(out_dir)` reads config.json
 and curves.npz of a finished run (`load_run`) and calls `write_analysis` again, so a run can be re-analysed and
-re-plotted without training (`python -m ddjax.run --report DIR`).
+re-plotted without training (`python -m ddjax.run --report DIR`). Reading a run needs neither its family nor its
+data set: the facts the analysis needs of the data set are recorded in config.json ("analysis"), and nothing in a
+run folder is ever run.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ddjax.analysis.inputs import AnalysisInputs, analysis_inputs, inputs_from_dict
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.analysis.sweep_report import gather, member_grid, slices, strength_grid, sweep_report, x_axis
 from ddjax.analysis.theory import ridge_excess_risk
 from ddjax.config import AXES, Config, ConfigError, config_from_dict, recorded_coordinates, steps_per_epoch
-from ddjax.data.registry import dataset_info
+from ddjax.data.arrays import is_npz
+from ddjax.data.registry import DATASETS
 from ddjax.result import SweepResult
 from ddjax.runs.checkpoint import write_npz
 from ddjax.runs.figures import plot_curves, plot_epochwise, plot_regularization
@@ -28,28 +32,32 @@ from ddjax.runs.folder import read_meta, write_text_atomically
 
 
 def write_analysis(folder: str | os.PathLike, result: SweepResult, config: Config, name: str, *,
-                   wall_seconds: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   wall_seconds: float, extra: dict[str, Any] | None = None,
+                   inputs: AnalysisInputs | None = None) -> dict[str, Any]:
     """Analyses `result`, writes the figures and then report.json into `folder`, and returns the report.
 
-    report.json is written last and atomically: its presence marks a run folder as finished.
+    report.json is written last and atomically: its presence marks a run folder as finished. `inputs`: what the
+    analysis knows of the data set (None: asked of the data-set registry, `analysis_inputs`).
     """
     folder = pathlib.Path(folder)
-    report, reports = sweep_report(result, config)
+    inputs = analysis_inputs(config) if inputs is None else inputs
+    report, reports = sweep_report(result, config, inputs)
     report.update(wall_seconds=wall_seconds, **(extra or {}))
-    write_figures(folder, result, config, name, report, reports)
+    write_figures(folder, result, config, name, report, reports, theory=inputs.theory)
     write_text_atomically(folder / REPORT_FILE, json.dumps(report, indent=2))
     return report
 
 
 def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, name: str, report: dict[str, Any],
-                  reports: list[DoubleDescentReport]) -> None:
+                  reports: list[DoubleDescentReport], *, theory: bool) -> None:
     """curves.png (curves-i.png for slice i > 0), for runs with >= 3 eval steps epochwise.png (-i), and for runs
-    that sweep a regularization strength regularization.png (-i): every strength's curve, the optimal ones on top."""
+    that sweep a regularization strength regularization.png (-i): every strength's curve, the optimal ones on top;
+    with `theory` (`AnalysisInputs.theory`) the closed-form risk is drawn over the curves."""
     axis = x_axis(config)
     emc = report.get("effective_model_complexity")
     for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
         label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
-        overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error)
+        overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error) if theory else None
         plot_curves(folder / figure_file(CURVES_FIGURE, i), cut.x, cut.train_error, cut.test_error, analysis,
                     x_label=axis, title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
                     log_y=overlay is not None, extra=_early_stopped(report, i))
@@ -70,7 +78,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
     for i, (entry, (fixed, xs, strengths, index)) in enumerate(zip(report.get("regularization", []), grids)):
         errors = gather(result.curves["test_error"][:, -1], index)  # [strength, seed, x]
         means = np.stack([seed_mean_and_error(e)[0] for e in errors])
-        overlays = [_theory_overlay(config, axis, {**fixed, entry["axis"]: s}, xs, errors[j])
+        overlays = [_theory_overlay(config, axis, {**fixed, entry["axis"]: s}, xs, errors[j]) if theory else None
                     for j, s in enumerate(strengths)]
         label = ", ".join(f"{k}={v}" for k, v in fixed.items())
         plot_regularization(folder / figure_file(REGULARIZATION_FIGURE, i), xs, strengths, means, entry,
@@ -104,7 +112,7 @@ def _highlight(xs: np.ndarray, report: DoubleDescentReport) -> list[int]:
 
 def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndarray, test_error: np.ndarray):
     """The closed-form test risk s^2 + excess(p/n) on a dense x grid, for Gaussian linear regression."""
-    if not dataset_info(config.dataset).theory or axis not in ("width", "n_train"):
+    if axis not in ("width", "n_train"):
         return None
     dense = np.geomspace(x[0], x[-1], 400)
     n, p = (dense, fixed["width"]) if axis == "n_train" else (fixed["n_train"], dense)
@@ -116,17 +124,29 @@ def _theory_overlay(config: Config, axis: str, fixed: dict[str, Any], x: np.ndar
     return dense, np.where(risk <= top, risk, np.nan), f"theory: s^2 + {which} (Hastie et al.)"
 
 
-def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict[str, Any]]:
-    """(config, experiment name, result, previous report or {}) of the finished run in `out_dir`."""
+class StoredRun(NamedTuple):
+    """A finished run as read from its folder."""
+
+    config: Config  # Checked without the registries (`config_from_dict(..., registries=False)`).
+    name: str  # The experiment's name.
+    result: SweepResult
+    previous: dict[str, Any]  # Its report.json, or {}.
+    inputs: AnalysisInputs
+
+
+def load_run(out_dir: str | os.PathLike) -> StoredRun:
+    """The finished run in `out_dir`, read from its config.json, curves.npz and report.json only: no family, no
+    data set and no file of the user's is needed or run."""
     out = pathlib.Path(out_dir)
     for file in (CONFIG_FILE, CURVES_FILE):
         if not (out / file).is_file():
             raise ConfigError(f"{str(out)!r} is not a finished run: it has no {file}")
     meta = read_meta(out)
-    config = config_from_dict(meta["config"])
-    previous = json.loads((out / REPORT_FILE).read_text()) if (out / REPORT_FILE).is_file() else {}
+    config = config_from_dict(meta["config"], registries=False)
+    inputs = stored_inputs(meta, config, str(out))
+    previous = _previous_report(out)
     timing = previous.get("timing", {})
-    with np.load(out / CURVES_FILE) as arrays:
+    with np.load(out / CURVES_FILE, allow_pickle=False) as arrays:
         coords = {k.removeprefix("coord_"): arrays[k] for k in arrays.files if k.startswith("coord_")}
         for axis in AXES:  # Left out while every member holds its default (`write_curves`).
             coords.setdefault(axis.name, np.full(len(arrays["diverged_step"]), axis.default[0]))
@@ -140,7 +160,37 @@ def load_run(out_dir: str | os.PathLike) -> tuple[Config, str, SweepResult, dict
                              n_compiles=timing.get("n_compiles", 0), scheme=timing.get("scheme", "unknown"),
                              padding_efficiency=timing.get("padding_efficiency", float("nan")),
                              n_devices=timing.get("n_devices", 1), n_programs=timing.get("n_programs", 1))
-    return config, meta.get("experiment", "custom"), result, previous
+    return StoredRun(config, meta.get("experiment", "custom"), result, previous, inputs)
+
+
+def _previous_report(out: pathlib.Path) -> dict[str, Any]:
+    """The run's report.json ({} if it has none); ConfigError if it is not a JSON object."""
+    if not (out / REPORT_FILE).is_file():
+        return {}
+    try:
+        report = json.loads((out / REPORT_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{str(out)!r}: unreadable {REPORT_FILE} ({' '.join(str(error).split())})") from None
+    if not isinstance(report, dict):
+        raise ConfigError(f"{str(out)!r}: {REPORT_FILE} holds no report (a JSON object)")
+    return report
+
+
+def stored_inputs(meta: dict[str, Any], config: Config, folder: str) -> AnalysisInputs:
+    """The analysis inputs a run's config.json records ("analysis"). A config.json without them is answered by
+    the data-set table of this process for a data set it knows (a built-in one, one registered here, or an
+    npz:PATH file, read without pickles); any other is one line naming what is missing."""
+    if "analysis" in meta:
+        return inputs_from_dict(meta["analysis"], f"{folder!r}: config.json")
+    if config.dataset not in DATASETS and not is_npz(config.dataset):
+        raise ConfigError(f"cannot analyse {folder!r}: its config.json records no \"analysis\" (n_test, theory) and "
+                          f"its dataset {config.dataset!r} is neither built in nor registered here; add them to "
+                          f"config.json (n_test: the test split's size)")
+    try:
+        return analysis_inputs(config)
+    except ConfigError as error:
+        raise ConfigError(f"cannot analyse {folder!r}: its config.json records no \"analysis\" (n_test, theory), "
+                          f"and its data set cannot answer ({error})") from None
 
 
 def write_curves(folder: str | os.PathLike, result: SweepResult) -> None:
@@ -156,10 +206,10 @@ def write_curves(folder: str | os.PathLike, result: SweepResult) -> None:
 
 def reanalyze(out_dir: str | os.PathLike) -> dict[str, Any]:
     """Re-analyses a finished run without training: rewrites its report.json and figures, returns the report."""
-    config, name, result, previous = load_run(out_dir)
-    kept = {k: previous[k] for k in ("resumed_from_step",) if k in previous}
-    return write_analysis(out_dir, result, config, name, wall_seconds=previous.get("wall_seconds", float("nan")),
-                          extra=kept)
+    run = load_run(out_dir)
+    kept = {k: run.previous[k] for k in ("resumed_from_step",) if k in run.previous}
+    return write_analysis(out_dir, run.result, run.config, run.name, inputs=run.inputs, extra=kept,
+                          wall_seconds=run.previous.get("wall_seconds", float("nan")))
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
