@@ -53,6 +53,7 @@ ALPHA = 0.05  # false-positive rate the test is built for
 N_NULL = 1000  # simulated peak-free data sets per curve
 NULL_SEED = 20240601  # fixed: the same curves always give the same verdict
 NOISE_SMOOTHING = 2  # a point's seed variance is averaged with this many neighbours on each side
+WIDTHS = (1,)  # the descent is measured on running means over these many grid points (1: the mean itself)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,8 @@ class PeakTest:
         descent.
       left_min, right_min: indices of the lowest mean left / right of the peak.
       rises: (peak - left min, peak - right min) of the seed mean.
-      statistic: the studentized largest descent t (None without a noise scale or a peak).
+      statistic: the studentized largest descent t of the running mean (`widths`) whose simulated tail share is
+        the smallest (None without a noise scale or a peak).
       p_value: P(t* >= t) under the simulated peak-free null (None when not simulated).
       significant: p_value <= alpha and both rises > min_rise (with no noise at all: both rises > min_rise).
       evidence: what the decision rests on, in words.
@@ -112,6 +114,29 @@ def descents(mean: np.ndarray, sides: str = "both") -> np.ndarray:
     lowest = left if sides == "left" else np.maximum(left, right)
     with np.errstate(invalid="ignore"):
         return np.where(finite, mean - lowest, -np.inf)
+
+
+def running_mean(curves: np.ndarray, width: int) -> np.ndarray:
+    """Mean over `width` (odd) neighbouring grid points along the last axis, NaN-aware; windows are cut short at
+    the ends, and a non-finite point stays NaN. A running mean of a valley-shaped (or non-increasing) curve keeps
+    that shape, so a peak-free curve stays peak-free."""
+    curves = np.asarray(curves, dtype=float)
+    if width == 1:
+        return curves
+    half = width // 2
+    finite = np.isfinite(curves)
+    pad = [(0, 0)] * (curves.ndim - 1) + [(half, half)]
+    values = np.lib.stride_tricks.sliding_window_view(np.pad(np.where(finite, curves, 0.0), pad), width, axis=-1)
+    counts = np.lib.stride_tricks.sliding_window_view(np.pad(finite.astype(float), pad), width, axis=-1)
+    return np.where(finite, values.sum(axis=-1) / np.maximum(counts.sum(axis=-1), 1), np.nan)
+
+
+def largest_descents(curves: np.ndarray, candidates: np.ndarray, widths: tuple[int, ...] = WIDTHS,
+                     sides: str = "both") -> np.ndarray:
+    """The largest `descents` over the candidates of each curve's running mean of each width: shape (..., len(widths)),
+    -inf where no candidate has a finite descent."""
+    return np.stack([np.where(candidates, descents(running_mean(curves, w), sides), -np.inf).max(axis=-1)
+                     for w in widths], axis=-1)
 
 
 def valley_fit(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -177,7 +202,7 @@ def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, al
               noise_floor: np.ndarray | None = None, smooth: Callable[[np.ndarray], np.ndarray] | None = None,
               n_null: int = N_NULL, seed: int = NULL_SEED,
               null_fit: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-              sides: str = "both") -> PeakTest:
+              sides: str = "both", widths: tuple[int, ...] = WIDTHS) -> PeakTest:
     """Tests the highest peak among `candidates` of the seed-mean curve against seed noise (module docstring).
 
     Args:
@@ -195,9 +220,14 @@ def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, al
       sides: "both" (double descent: the peak rises above a minimum on each side) or "left" (a rise with x,
         whatever follows: "more data hurts" in a sample-wise sweep; only the left rise must exceed min_rise, and
         the null curves are the non-increasing ones).
+      widths: the running means (odd numbers of grid points) whose largest descents are tested together; (1,)
+        tests the largest descent of the mean alone.
     """
     if sides not in ("both", "left"):
         raise ValueError(f"sides must be 'both' or 'left', got {sides!r}")
+    widths = tuple(int(w) for w in widths)
+    if not widths or any(w < 1 or w % 2 == 0 for w in widths):
+        raise ValueError(f"widths must be odd positive integers, got {widths!r}")
     errors = np.atleast_2d(np.asarray(errors, dtype=float))
     smooth = smooth or (lambda m: m)
     mean, variance, count = seed_stats(errors)
@@ -212,8 +242,8 @@ def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, al
     n_seeds = errors.shape[0]
     if np.isfinite(variance).any():
         noise, known = np.sqrt(smoothed_variance(variance)), False
-        evidence = (f"{n_seeds} seeds: largest descent against {n_null} simulated peak-free curves with the seeds' "
-                    f"own noise (level {alpha:g}), rises > min_rise {min_rise:g}")
+        evidence = (f"{n_seeds} seeds: largest descent {_of_running_means(widths)} against {n_null} simulated "
+                    f"peak-free curves with the seeds' own noise (level {alpha:g}), rises > min_rise {min_rise:g}")
     elif noise_floor is not None and np.any(np.asarray(noise_floor)[np.isfinite(mean)] > 0):
         floor = np.asarray(noise_floor, float)
         noise, known = np.where(np.isfinite(floor), np.maximum(floor, 1e-12), 1e-12), True
@@ -230,16 +260,45 @@ def peak_test(errors: np.ndarray, candidates: np.ndarray, *, min_rise: float, al
     if scale == 0:  # The seeds agree exactly: no simulated noise-only curve can have a peak.
         return PeakTest(peak, left_min, right_min, rises, None, 1 / (1 + n_null), big_enough,
                         f"{n_seeds} seeds that agree exactly (no seed noise): rises > min_rise {min_rise:g}")
-    statistic = float(descent[peak] / scale)
+    statistics = largest_descents(curve, candidates, widths, sides) / scale
     null_fit = null_fit or (falling_fit if sides == "left" else valley_fit)
-    null = _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed, null_fit, sides)
-    p_value = float((1 + np.sum(null >= statistic)) / (1 + n_null))
-    return PeakTest(peak, left_min, right_min, rises, statistic, p_value, bool(p_value <= alpha and big_enough),
-                    evidence)
+    null = _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed, null_fit, sides, widths)
+    p_value, most_extreme = combined_p_value(statistics, null)
+    return PeakTest(peak, left_min, right_min, rises, float(statistics[most_extreme]), p_value,
+                    bool(p_value <= alpha and big_enough), evidence)
 
 
-def _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed, null_fit, sides) -> np.ndarray:
-    """Studentized largest descents of `n_null` data sets drawn around the peak-free fit of `curve`."""
+def combined_p_value(statistics: np.ndarray, null: np.ndarray) -> tuple[float, int]:
+    """(p-value, index of the most significant statistic) of J statistics (J,) against n simulated ones (n, J).
+
+    With one statistic, p = (1 + #{t* >= t}) / (1 + n). With several, each one's tail share among the simulated
+    ones, q_j = #{t*_j >= t_j} / n, is taken at its smallest, q = min_j q_j, and the simulated data sets' own
+    smallest shares (the same computed for each of them) calibrate it: p = (1 + #{q* <= q}) / (1 + n). This
+    weighs each statistic by its own null distribution, and pays for looking at J of them.
+    """
+    n = null.shape[0]
+    if statistics.size == 1:
+        return float((1 + np.sum(null[:, 0] >= statistics[0])) / (1 + n)), 0
+    ordered = np.sort(null, axis=0)
+
+    def tail(values, j):
+        return (n - np.searchsorted(ordered[:, j], values, side="left")) / n
+
+    shares = np.array([tail(statistics[j], j) for j in range(statistics.size)])
+    null_shares = np.min([tail(null[:, j], j) for j in range(statistics.size)], axis=0)
+    smallest = int(np.argmin(shares))
+    return float((1 + np.sum(null_shares <= shares[smallest])) / (1 + n)), smallest
+
+
+def _of_running_means(widths: tuple[int, ...]) -> str:
+    if widths == (1,):
+        return "of the mean"
+    return f"of the mean's running means over {' and '.join(map(str, widths))} points"
+
+
+def _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed, null_fit, sides,
+                   widths) -> np.ndarray:
+    """Studentized largest descents (n_null, len(widths)) of data sets drawn around the peak-free fit of `curve`."""
     finite_mean = np.isfinite(curve)
     count = np.isfinite(errors).sum(axis=0)
     # Only each point's number of finite seeds matters, so the simulation keeps that, not which seeds they
@@ -257,8 +316,8 @@ def _simulate_null(errors, curve, noise, candidates, known, smooth, n_null, seed
     draws = null_curve + noise * rng.standard_normal((n_null,) + errors.shape)
     draws = np.where(present, draws, np.nan)
     mean, variance, count = seed_stats(draws)
-    top = np.where(candidates, descents(smooth(mean), sides), -np.inf).max(axis=-1)
-    return top if known else top / noise_scale(variance, count)
+    top = largest_descents(smooth(mean), candidates, widths, sides)
+    return top if known else top / noise_scale(variance, count)[:, None]
 
 
 def _argmin(y: np.ndarray, mask: np.ndarray) -> int | None:
