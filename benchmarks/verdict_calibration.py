@@ -33,7 +33,8 @@ paired t tests on the other half, 2 x the median p over up to 10 splits; needs >
 (`ddjax.analysis.verdict.peak_test` as it is: the largest descents of the mean and of its 3-point running mean,
 combined by their smallest simulated tail share). After the false-positive table, the settings where each
 calibrated rule erred most often are measured again with more draws (--recheck), to tell chance from a real
-excess. Writes JSON (--out).
+excess. `--sides left` runs the false-positive study of the rise test ("more data hurts", monotone curves) of the
+calibrated rules instead, on the non-increasing shapes. Writes JSON (--out).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def flat_fit(y, w):
     return np.full(y.shape, np.sum(w * y) / np.sum(w))
 
 
-def decide(rule, errors, candidates, rng, min_rise):
+def decide(rule, errors, candidates, rng, min_rise, sides="both"):
     if rule == "old":
         return old_rule(errors, candidates)
     if rule == "old_bootstrap":
@@ -178,13 +179,13 @@ def decide(rule, errors, candidates, rng, min_rise):
     if rule == "flat_null":
         return peak_test(errors, candidates, min_rise=min_rise, null_fit=flat_fit, widths=(1,)).significant
     if rule == "raw_descent":
-        return peak_test(errors, candidates, min_rise=min_rise, widths=(1,)).significant
+        return peak_test(errors, candidates, min_rise=min_rise, widths=(1,), sides=sides).significant
     if rule == "calibrated":
-        return peak_test(errors, candidates, min_rise=min_rise).significant
+        return peak_test(errors, candidates, min_rise=min_rise, sides=sides).significant
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def false_positives(rules, draws, seed, min_rise, settings):
+def false_positives(rules, draws, seed, min_rise, settings, sides="both"):
     rng = np.random.default_rng(seed)
     rows = []
     for shape, n_seeds, k, sd, kind in settings:
@@ -196,7 +197,7 @@ def false_positives(rules, draws, seed, min_rise, settings):
         for rule in rules:
             # The bootstrap is slow: a quarter of the draws.
             used = data[: max(1, draws // 4)] if rule == "old_bootstrap" else data
-            calls = [decide(rule, e, candidates, rng, min_rise) for e in used]
+            calls = [decide(rule, e, candidates, rng, min_rise, sides) for e in used]
             row[rule] = None if calls[0] is None else float(np.mean(calls))
         rows.append(row)
     return rows
@@ -218,7 +219,7 @@ def power(rules, draws, seed, min_rise, families=tuple(POWER_FAMILIES), heights=
     return rows
 
 
-def recheck(rules, null_rows, n_worst, draws, seed, min_rise):
+def recheck(rules, null_rows, n_worst, draws, seed, min_rise, sides="both"):
     """The `n_worst` settings with the most false positives of each rule, measured again for every rule with
     `draws` fresh draws."""
     settings = []
@@ -228,7 +229,7 @@ def recheck(rules, null_rows, n_worst, draws, seed, min_rise):
             key = tuple(r[k] for k in ("shape", "n_seeds", "n_points", "noise_sd", "noise_kind"))
             if key not in settings:
                 settings.append(key)
-    return false_positives(rules, draws, seed, min_rise, settings)
+    return false_positives(rules, draws, seed, min_rise, settings, sides)
 
 
 def margins(rows, rule):
@@ -258,24 +259,30 @@ def main() -> None:
     parser.add_argument("--recheck-draws", type=int, default=400, help="draws of each rechecked setting")
     parser.add_argument("--min-rise", type=float, default=0.0, help="min_rise of the calibrated rules")
     parser.add_argument("--kinds", default=",".join(KINDS), help="noise kinds of the null settings")
+    parser.add_argument("--sides", default="both", choices=("both", "left"),
+                        help="left: the rise test of the calibrated rules on the non-increasing null shapes")
     parser.add_argument("--no-null", action="store_true", help="power only")
     parser.add_argument("--no-power", action="store_true", help="false positives only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/verdict_calibration.json")
     args = parser.parse_args()
     rules, power_rules = args.rules.split(","), args.power_rules.split(",")
+    if args.sides == "left" and not set(rules) <= set(CALIBRATED_RULES):
+        parser.error(f"--sides left tests only the rules {', '.join(CALIBRATED_RULES)}")
     draws, power_draws, recheck_draws = (5, 20, 40) if args.quick else (args.draws, args.power_draws,
                                                                         args.recheck_draws)
-    settings = list(itertools.product(SHAPES, SEEDS, POINTS, NOISES, args.kinds.split(",")))
+    shapes = SHAPES if args.sides == "both" else tuple(s for s in SHAPES if s != "u_shape")
+    settings = list(itertools.product(shapes, SEEDS, POINTS, NOISES, args.kinds.split(",")))
     start = time.perf_counter()
     null_rows, summary, rechecked = [], {}, []
     if not args.no_null:
-        null_rows = false_positives(rules, draws, args.seed, args.min_rise, settings)
+        null_rows = false_positives(rules, draws, args.seed, args.min_rise, settings, args.sides)
         summary = {rule: margins(null_rows, rule) for rule in rules}
         print_false_positives(rules, summary, null_rows, len(settings), draws, args.min_rise)
         checked = [r for r in rules if r in CALIBRATED_RULES]
         if checked and args.recheck > 0:
-            rechecked = recheck(checked, null_rows, args.recheck, recheck_draws, args.seed + 2, args.min_rise)
+            rechecked = recheck(checked, null_rows, args.recheck, recheck_draws, args.seed + 2, args.min_rise,
+                                args.sides)
             print(f"\nthe worst settings again, {recheck_draws} fresh draws each:")
             print("\n| setting | " + " | ".join(f"{r} (study)" for r in checked) + " | "
                   + " | ".join(f"{r} (again)" for r in checked) + " |")
@@ -293,7 +300,8 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(f"\n{seconds:.0f} s")
     with open(args.out, "w") as f:
-        json.dump({"rules": rules, "power_rules": power_rules, "min_rise": args.min_rise, "seed": args.seed,
+        json.dump({"rules": rules, "power_rules": power_rules, "sides": args.sides, "min_rise": args.min_rise,
+                   "seed": args.seed,
                    "null": null_rows, "null_summary": summary, "recheck": rechecked, "power": power_rows,
                    "seconds": seconds}, f, indent=1)
 
