@@ -255,6 +255,7 @@ def main() -> None:
                         help="rules of the false-positive study")
     parser.add_argument("--power-rules", default=",".join(CALIBRATED_RULES), help="rules of the power study")
     parser.add_argument("--families", default=",".join(POWER_FAMILIES), help="power families")
+    parser.add_argument("--heights", default=",".join(map(str, POWER_HEIGHTS)), help="power heights (stderrs)")
     parser.add_argument("--recheck", type=int, default=3, help="worst settings per calibrated rule measured again")
     parser.add_argument("--recheck-draws", type=int, default=400, help="draws of each rechecked setting")
     parser.add_argument("--min-rise", type=float, default=0.0, help="min_rise of the calibrated rules")
@@ -294,7 +295,8 @@ def main() -> None:
                 print(f"| {', '.join(map(str, key))} | " + " | ".join(f"{first[r]:.0%}" for r in checked) + " | "
                       + " | ".join(f"{row[r]:.1%}" for r in checked) + " |")
     power_rows = [] if args.no_power else power(power_rules, power_draws, args.seed + 1, args.min_rise,
-                                                families=args.families.split(","))
+                                                families=args.families.split(","),
+                                                heights=tuple(_number(h) for h in args.heights.split(",")))
     if power_rows:
         print_power(power_rules, power_rows, power_draws)
     seconds = time.perf_counter() - start
@@ -304,6 +306,11 @@ def main() -> None:
                    "seed": args.seed,
                    "null": null_rows, "null_summary": summary, "recheck": rechecked, "power": power_rows,
                    "seconds": seconds}, f, indent=1)
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def print_false_positives(rules, summary, null_rows, n_settings, draws, min_rise) -> None:
