@@ -92,9 +92,9 @@ def epochwise_analysis(steps: ArrayLike, train_error: ArrayLike, test_error: Arr
         value at the first step), the one with the largest positive prominence min(error - lowest error at an
         earlier step, error - lowest error at a later step); a curve that only falls (or only rises) has none.
       * epoch-wise double descent: the calibrated test of `ddjax.analysis.verdict.peak_test`, the same as the model-wise
-        verdict's: the peak's descent on the smoothed seed-mean curve is compared with the largest descent of
-        simulated peak-free curves (with the seeds' own noise, smoothed alike, over the same candidate steps);
-        it needs p <= `alpha` and both rises above `min_rise`. Each seed is one member's curve; with one seed
+        verdict's: the largest descent of the smoothed seed-mean curve (and of its 3-point running mean) is
+        compared with that of simulated peak-free curves (with the seeds' own noise, smoothed alike, over the
+        same candidate steps); it needs p <= `alpha` and both rises above `min_rise`. Each seed is one member's curve; with one seed
         the test runs against the test set's binomial noise when `n_test` is given, else min_rise decides.
 
     Args:

@@ -133,8 +133,8 @@ def analyze(x: ArrayLike, train_error: ArrayLike, test_error: ArrayLike, *,
         edge of the window), or the highest candidate if no descent is positive.
       * under_min / over_min: the lowest mean test error strictly left / right of the peak.
       * overparameterized_regime: from the first x that is >= threshold and > peak x, to max(x).
-      * double_descent: `ddjax.analysis.verdict.peak_test` over the peak window: the largest descent is compared with
-        its distribution on simulated peak-free curves with the seeds' own noise, which accounts for the peak
+      * double_descent: `ddjax.analysis.verdict.peak_test` over the peak window: the largest descent (of the seed
+        mean and of its 3-point running mean) is compared with its distribution on simulated peak-free curves with the seeds' own noise, which accounts for the peak
         and both minima being chosen from the data; it needs p <= `alpha` and both rises > min_rise. With one
         seed there is no seed noise to test against: with `n_test` the test runs against the test set's
         binomial standard error sqrt(e (1 - e) / n_test) (a lower bound of the noise), else min_rise alone

@@ -12,9 +12,9 @@ two such curves, each labelled in the report and the figure:
     practitioner can make, and no test error goes into it.
 
 Whether a curve is monotone is decided by the calibrated test of `ddjax.analysis.verdict` (`peak_test`, the test
-behind every double-descent verdict), one-sided: the largest rise of the seed mean over every x against
-simulated non-increasing curves with the seeds' own noise. Monotone means no significant rise (p > alpha or a rise
-below min_rise). The two-sided double-descent verdict of the same curve is reported beside it, its peak sought over
+behind every double-descent verdict), one-sided: the largest rise of the seed mean (and of its 3-point running
+mean) over every x against simulated non-increasing curves with the seeds' own noise. Monotone means no
+significant rise (p > alpha or a rise below min_rise). The two-sided double-descent verdict of the same curve is reported beside it, its peak sought over
 every x (an optimal curve has no single interpolation threshold to centre a window on), so it may differ from a
 slice's verdict, whose peak window is centred on its threshold.
 """
