@@ -33,6 +33,9 @@ class SweepResult:
     padding_efficiency: float = 1.0
     n_devices: int = 1  # Devices the member axis was split over.
     n_programs: int = 1  # Consecutive programs over subsets of members (more than 1 where memory ran short).
+    # A module family's padding (`ddjax.models.family.Padding`): {"exact", "reason", "check_seconds"}; None for a
+    # family padded by construction.
+    padding: dict | None = None
 
     def final(self, name: str) -> np.ndarray:
         """The last evaluation of curve `name`, shape [member]."""

@@ -81,7 +81,9 @@ def run_prepared(prepared: Prepared, *, progress: bool = False,
     n_members = len(context.coords["width"])
     outcome = run_plan(layout.plan(context), n_members, restore=restore, start_step=start_step, on_chunk=on_chunk,
                        progress=progress, description=f"{layout.name} {n_members} members")
-    return SweepResult(coords=context.coords, scheme=layout.name, **outcome)
+    padding = getattr(context.spec.model, "padding", None) if context.spec is not None else None
+    return SweepResult(coords=context.coords, scheme=layout.name, **outcome,
+                       padding=None if padding is None else padding._asdict())
 
 
 def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", progress: bool = False,

@@ -156,6 +156,11 @@ def sweep_report(result: SweepResult, config: Config,
                    "padding_efficiency": result.padding_efficiency, "n_devices": result.n_devices,
                    "n_programs": result.n_programs},
     }
+    if result.padding is not None:
+        body["padding"] = result.padding
+        body["timing"]["padding_check_seconds"] = result.padding["check_seconds"]
+        if not result.padding["exact"]:
+            body["notes"] = [*body["notes"], f"padding changes {result.padding['reason']}: one program per width"]
     if diverged:
         body["notes"] = [*body["notes"], f"{len(diverged)} diverged member(s) excluded from the analysis"]
     body.update(extra_sections(result, config, cuts, reports, inputs))

@@ -10,7 +10,7 @@ from typing import Any
 from ddjax.config.axes import (AXES, AXIS, BATCH_STREAM_AXES, STRENGTH_AXES, Axis, member_input_axes,
                               recorded_axes, recorded_coordinates)
 from ddjax.config.fields import (FIELDS, INT32_MAX, LOSSES, LR_SCHEDULES, MAX_EVALS, MAX_SAMPLES,
-                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, X_AXES, Config, Settings,
+                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, X_AXES, INITS, THEORIES, Config, Settings,
                                  check_type, chunk_steps_of, config_differences, field_type, geometric_widths,
                                  parse_value, steps_per_epoch, to_dict)
 from ddjax.config.validation import ensure_valid, n_train_available, validate, validation_size

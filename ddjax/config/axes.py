@@ -56,6 +56,16 @@ AXES: tuple[Axis, ...] = (
     Axis("momentum", float, (0.9,), "numbers in [0, 1)", lambda v: 0 <= v < 1, "optimizer", "float32",
          applies=_only_with("optimizer", "momentum", "momentum"), needed=lambda c: c.optimizer == "momentum",
          recorded_at_default=False),
+    # The step of the parameters matched by `layer_group` relative to the others' (0: that group is frozen).
+    Axis("layer_rate", float, (1.0,), "finite numbers >= 0", _finite_at_least(0), "optimizer", "float32",
+         applies=_only_with("method", "train", "layer_rate"), needed=lambda c: c.layer_rate != (1.0,),
+         recorded_at_default=False),
+    # A factor of the initial values of the parameters matched by `layer_group`.
+    Axis("layer_init_scale", float, (1.0,), "finite numbers >= 0", _finite_at_least(0), "model",
+         applies=_only_with("method", "train", "layer_init_scale"), recorded_at_default=False),
+    # The standard deviation of Gaussian noise added to a regression data set's training targets.
+    Axis("target_noise", float, (0.0,), "finite numbers >= 0", _finite_at_least(0), "data",
+         recorded_at_default=False),
     Axis("weight_decay", float, (0.0,), "finite numbers >= 0", _finite_at_least(0), "loss", "float32",
          applies=_only_with("method", "train", "weight_decay"), needed=lambda c: any(v > 0 for v in c.weight_decay),
          recorded_at_default=False, strength=True),

@@ -15,7 +15,9 @@ from ddjax.errors import ConfigError
 
 METHODS = ("train", "min_norm", "gradient_descent")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # `ddjax.training.schedules` computes them.
-LOSSES = ("cross_entropy", "squared")
+LOSSES = ("cross_entropy", "squared", "mse")  # mse: the squared loss of a regression data set's float targets.
+INITS = ("standard", "paired")
+THEORIES = ("none", "linearized")
 MODES = ("vmap", "serial")
 PRECISIONS = ("float32", "bfloat16", "float64")
 INT32_MAX = 2**31 - 1  # Step counters, eval steps, widths and row indices are int32 inside the program.
@@ -54,6 +56,12 @@ class Settings:
     # Model.
     model: str = "mlp"
     depth: int = 1  # Hidden layers of the MLP.
+    # "standard": each family's own initialization; "paired" (one-hidden-layer MLPs of even widths): unit k and unit
+    # k + width / 2 share their input weights and have opposite read-out weights, so every output starts at 0.
+    init: str = "standard"
+    # The parameters the axes layer_rate and layer_init_scale act on: a glob pattern on a member's parameter paths
+    # ("hidden/0/*": an MLP's first layer; a module's paths are its flax paths, e.g. "Dense_0/*").
+    layer_group: str = "hidden/0/*"
     # Training.
     optimizer: str = "adam"
     # Learning-rate schedule, a factor of every member's rate: "constant", or "inverse_sqrt": rate / sqrt(1 + step //
@@ -67,7 +75,7 @@ class Settings:
     sampling: str = "replacement"
     epochs: int = 0  # > 0 (with sampling="epoch"): sets steps = epochs * ceil(n_train / batch_size).
     augment: bool = False  # Image data only: random crop (4 pixels of zero padding) and horizontal flip.
-    loss: str = "cross_entropy"
+    loss: str = "cross_entropy"  # "squared": half the squared distance to one-hot labels; "mse": to float targets.
     n_evals: int = 20  # Log-spaced evaluation points (plus step 0).
     n_chunks: int = 20  # Progress and checkpoint granularity.
     mode: str = "vmap"  # "serial": shorthand for the serial layout (one member at a time, the reference).
@@ -88,6 +96,10 @@ class Settings:
     train_tolerance: float = 0.01  # Also the eps of the effective model complexity.
     x_axis: str = "auto"  # The axis curves are drawn against; "auto": the first swept of width, n_train, ...
     n_bootstrap: int = 500  # Resamples of seeds for confidence intervals (0: none).
+    # "linearized" (a one-hidden-layer MLP trained by full-batch gradient descent on a regression data set): each
+    # member's test risk over training in closed form, the network linearized at its initialization (curve
+    # `theory_risk`; `ddjax.solvers.two_layer`).
+    theory: str = "none"
 
 
 def _config_fields() -> list[tuple[str, Any, dataclasses.Field]]:

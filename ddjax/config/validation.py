@@ -11,7 +11,7 @@ import numpy as np
 
 from ddjax.config.axes import AXES
 from ddjax.config.fields import (FIELDS, INT32_MAX, LOSSES, LR_SCHEDULES, MAX_EVALS, MAX_SAMPLES,
-                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, X_AXES, Config, check_type,
+                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, X_AXES, INITS, THEORIES, Config, check_type,
                                  chunk_steps_of, steps_per_epoch)
 from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS, dataset_info
@@ -48,7 +48,7 @@ def validate(config: Config, *, registries: bool = True) -> Config:
     for key, choices in (("optimizer", tuple(OPTIMIZERS)),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
-                         ("lr_schedule", LR_SCHEDULES)):
+                         ("lr_schedule", LR_SCHEDULES), ("init", INITS), ("theory", THEORIES)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
              f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")
@@ -128,9 +128,37 @@ def _validate_method(c: Config) -> None:
     if data.no_label_noise:
         _require(c.label_noise == (0.0,), "label_noise", c.label_noise,
                  f"only 0 with dataset={c.dataset} ({data.no_label_noise})")
+    regression = [name for name, info in DATASETS.items() if info.regression]
+    _require(c.target_noise == (0.0,) or data.regression, "target_noise", c.target_noise,
+             f"only 0 with dataset={c.dataset} (it applies to a regression data set: {', '.join(regression)})")
+    if c.method == "train":
+        wanted = "only mse (float targets)" if data.regression else "cross_entropy or squared (integer labels)"
+        _require((c.loss == "mse") == data.regression, "loss", c.loss, f"with dataset={c.dataset} {wanted}")
     if model.datasets is not None:
         _require(c.dataset in model.datasets, "model", c.model,
                  f"{c.model} only with dataset={', '.join(model.datasets)}")
+    _validate_init_and_theory(c, data)
+
+
+# The layer groups the linearized theory tells apart: a one-hidden-layer MLP's first layer, or its read-out.
+THEORY_GROUPS = ("hidden/0/*", "out/*")
+
+
+def _validate_init_and_theory(c: Config, data) -> None:
+    """Paired units need a one-hidden-layer MLP of even widths; the linearized theory needs that network trained
+    by full-batch gradient descent on a regression data set, its layer group one of its two layers."""
+    one_hidden_layer = c.model == "mlp" and c.depth == 1
+    if c.init == "paired":
+        _require(one_hidden_layer, "init", c.init, f"paired only with model=mlp of depth=1, not {c.model} of "
+                                                   f"depth={c.depth}")
+        _require(all(w % 2 == 0 for w in c.width), "width", c.width, "even integers with init=paired")
+    if c.theory == "linearized":
+        needs = {"model=mlp, depth=1": one_hidden_layer, "a regression data set": data.regression,
+                 "optimizer=sgd": c.optimizer == "sgd", "batch_size=0": c.batch_size == 0,
+                 "lr_schedule=constant": c.lr_schedule == "constant", "weight_decay=0": c.weight_decay == (0.0,),
+                 f"layer_group one of {', '.join(THEORY_GROUPS)}": c.layer_group in THEORY_GROUPS}
+        missing = [need for need, ok in needs.items() if not ok]
+        _require(not missing, "theory", c.theory, f"linearized only with {', '.join(missing)}")
 
 
 def _validate_n_train(c: Config) -> None:

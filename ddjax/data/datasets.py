@@ -81,12 +81,25 @@ def corrupt_labels(labels: np.ndarray, fraction: float, n_classes: int, seed: in
     return noisy
 
 
-def member_labels(dataset: Dataset, n_train: int, label_noise: float, seed: int, data_seed: int) -> np.ndarray:
+def is_regression(dataset: Dataset) -> bool:
+    """Whether the data set's targets are float vectors [n, outputs] (regression) rather than integer labels."""
+    return dataset.y_train.ndim == 2
+
+
+def member_labels(dataset: Dataset, n_train: int, label_noise: float, seed: int, data_seed: int,
+                  target_noise: float = 0.0) -> np.ndarray:
     """Training labels of one member: the first `n_train` samples, corrupted once, padded to the full split.
 
     The corruption depends on (data_seed, seed, n_train, label_noise) only, so members that differ only in width
     train on identical labels. Entries past `n_train` keep their clean labels and are never used for training.
+    A regression data set's targets come back [outputs, rows] (rows last, as labels are), the first `n_train`
+    with Gaussian noise of standard deviation `target_noise` added, drawn likewise.
     """
+    if is_regression(dataset):
+        targets = dataset.y_train.T.copy()
+        rng = np.random.default_rng([data_seed, seed, n_train, int(round(target_noise * 1e6)), 7])
+        targets[:, :n_train] += (target_noise * rng.standard_normal((targets.shape[0], n_train))).astype(np.float32)
+        return targets
     labels = dataset.y_train.copy()
     noise_seed = [data_seed, seed, n_train, int(round(label_noise * 1e6))]
     labels[:n_train] = corrupt_labels(labels[:n_train], label_noise, dataset.n_classes, noise_seed)

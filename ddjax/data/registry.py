@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ddjax.data.arrays import check_dataset, describe, is_npz, load_npz
+from ddjax.data.circle import make_circle
 from ddjax.data.datasets import Dataset, load_image_dataset, make_gaussian, make_mnist1d
 from ddjax.data.image_sets import IMAGE_SETS
 from ddjax.errors import ConfigError
@@ -40,6 +41,8 @@ class DatasetInfo(NamedTuple):
     # Read from files that may have to be downloaded: loaded (and verified) before a run folder is created.
     from_files: bool = False
     images: bool = False  # Inputs are uint8 NHWC images: `augment` applies (`ddjax.data.augment`).
+    # Float targets [n, outputs] (loss "mse"; noise: the `target_noise` axis); else integer labels.
+    regression: bool = False
 
 
 def _generated(n_generated: Callable[[int], int], load: Callable[[Config], Dataset]) -> DatasetInfo:
@@ -99,6 +102,11 @@ register("mnist1d", _generated(lambda n_samples: n_samples // 10 * 10,
 register("gaussian", _generated(lambda n_samples: n_samples,
                                 lambda c: make_gaussian(c.n_samples, c.train_fraction, c.input_dim, c.n_classes,
                                                         c.teacher_noise, c.data_seed)), built_in=True)
+# Regression on the circle (`ddjax.data.circle`): max(n_train) equally spaced training angles, n_samples test angles,
+# n_classes outputs.
+register("circle", DatasetInfo(lambda c: make_circle(max(c.n_train), c.n_samples, c.n_classes, c.data_seed), None,
+                               describe_split=lambda c: "max(n_train) equally spaced angles",
+                               no_label_noise="its noise is target_noise", regression=True), built_in=True)
 register("gaussian_regression", DatasetInfo(None, None, models=("linear",), methods=("min_norm",),
                                             no_label_noise="its noise is noise_var", theory=True), built_in=True)
 # Features in blocks of different scales, drawn per member (`ddjax.data.multiscale_regression`), trained by

@@ -159,7 +159,8 @@ def load_run(out_dir: str | os.PathLike) -> StoredRun:
                              run_seconds=timing.get("run_seconds", float("nan")),
                              n_compiles=timing.get("n_compiles", 0), scheme=timing.get("scheme", "unknown"),
                              padding_efficiency=timing.get("padding_efficiency", float("nan")),
-                             n_devices=timing.get("n_devices", 1), n_programs=timing.get("n_programs", 1))
+                             n_devices=timing.get("n_devices", 1), n_programs=timing.get("n_programs", 1),
+                             padding=previous.get("padding"))
     return StoredRun(config, meta.get("experiment", "custom"), result, previous, inputs)
 
 

@@ -10,7 +10,8 @@ scalars for a one-member bundle and [K] arrays for a stream, so every rule below
 
 The update chain of every layout (`update`): the loss gradient, plus L2 weight decay lambda * params, goes
 through the optimizer's direction; each entry moves by its multiplier (the member's learning rate under the
-schedule, times 0 on the padded entries of a member held in a wider module) times the direction; a member whose
+schedule, times its layer_rate on the entries of `layer_group`, times 0 on the padded entries of a member held in a
+wider module) times the direction; a member whose
 loss, parameters or model state go non-finite keeps its last finite state (`freeze`) and never updates again, and
 records NaN from then on.
 """
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 from ddjax.models.family import ModelState
 from ddjax.optimizers import base_optimizer
 from ddjax.training.inputs import training_batch
-from ddjax.training.metrics import example_losses, train_weights
+from ddjax.training.metrics import example_errors, example_losses, train_weights
 from ddjax.training.schedules import learning_rate_factor
 from ddjax.training.spec import Members, TrainSpec, curve_names, stored_dtype
 
@@ -62,6 +63,9 @@ class MemberView(Protocol):
 
     def member_sums(self, tree: Any) -> jax.Array:
         """The entries of a parameter-shaped tree summed per member (a scalar, or [K])."""
+
+    def group_mask(self, params: Any) -> Any:
+        """Whether each entry belongs to the spec's `layer_group` (a tree like `params`, each leaf broadcasting)."""
 
     def entry_mask(self, params: Any) -> Any:
         """1.0 on the member's true entries and 0.0 on its padding (a tree like `params`), or None where padded
@@ -113,6 +117,9 @@ def update(view: MemberView, state: State, grads: Any, losses: jax.Array, model_
         grads = jax.tree.map(lambda g, p, d: g + jnp.asarray(d, g.dtype) * p, grads, params, decay)
     direction, opt_state = optimizer(view, members, params).update(grads, state.opt_state, params)
     multiplier = view.per_entry(scheduled_rates(view.spec, members.learning_rate, step_index), params)
+    if members.layer_rate is not None:  # The entries of `spec.layer_group` move at the member's layer_rate times it.
+        group, layer_rates = view.group_mask(params), view.per_entry(members.layer_rate, params)
+        multiplier = jax.tree.map(lambda m, g, r: m * jnp.where(g, r, 1), multiplier, group, layer_rates)
     mask = view.entry_mask(params)
     if mask is not None:  # A member held in a wider module: its padded entries never move.
         multiplier = jax.tree.map(lambda m, k: m * k, multiplier, mask)
@@ -181,8 +188,8 @@ def evaluate(view: MemberView, params: Any, model_state: ModelState, members: Me
 
 def per_example(spec: TrainSpec, logits: jax.Array, labels: jax.Array, class_axis: int) -> jax.Array:
     """[(error, loss), ..., rows] of logits against labels: the one definition of the metrics every view
-    evaluates (error: the argmax is not the label; loss: the spec's loss)."""
-    return jnp.stack([jnp.argmax(logits, axis=class_axis) != labels,
+    evaluates (`ddjax.training.metrics`: the error and the spec's loss of each example)."""
+    return jnp.stack([example_errors(logits, labels, spec.loss, axis=class_axis),
                       example_losses(logits, labels, spec.loss, axis=class_axis)])
 
 

@@ -8,12 +8,14 @@ over this view.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from ddjax.models.family import ModelState, Params
+from ddjax.models.padding import leaf_paths
 from ddjax.training import engine
 from ddjax.training.inputs import model_inputs
 from ddjax.training.spec import Members, SharedData, TrainSpec, compute_cast
@@ -67,9 +69,19 @@ class OneMember(NamedTuple):
     def member_sums(self, tree: Any) -> jax.Array:
         return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(tree))
 
+    def group_mask(self, params: Params) -> Any:
+        return group_mask(params, self.spec.layer_group)
+
     def entry_mask(self, params: Params) -> Any:
         mask = getattr(self.spec.model, "entry_mask", None)  # None: no family (gradient descent's solver).
         return None if mask is None else mask(params, self.width)
+
+
+def group_mask(params: Params, pattern: str) -> Any:
+    """True on every leaf of a member's parameters whose path ("hidden/0/w", a module's "Dense_0/kernel") matches
+    the glob `pattern`."""
+    return jax.tree.unflatten(jax.tree.structure(params), [fnmatch.fnmatchcase(path, pattern)
+                                                           for path in leaf_paths(params)])
 
 
 def member_view(spec: TrainSpec, member: Members) -> OneMember:

@@ -8,13 +8,31 @@ import jax
 import jax.numpy as jnp
 
 def example_losses(logits: jax.Array, labels: jax.Array, loss: str, axis: int = -1) -> jax.Array:
-    """Per-example loss over the class `axis`: softmax cross-entropy, or half the squared distance to one-hot."""
+    """Per-example loss over the class `axis`: softmax cross-entropy, half the squared distance to one-hot
+    labels ("squared"), or to float targets ("mse": `labels` [..., outputs, rows], `regression_targets`)."""
     axis = axis % logits.ndim
+    if loss == "mse":
+        return 0.5 * jnp.sum((logits - regression_targets(labels, axis)) ** 2, axis=axis)
     classes = jnp.arange(logits.shape[axis]).reshape([-1] + [1] * (logits.ndim - 1 - axis))
     one_hot = jnp.expand_dims(jnp.broadcast_to(labels, logits.shape[:axis] + logits.shape[axis + 1:]), axis) == classes
     if loss == "cross_entropy":
         return softmax_cross_entropy(logits, one_hot, axis)
     return 0.5 * jnp.sum((logits - one_hot) ** 2, axis=axis)
+
+
+def regression_targets(labels: jax.Array, axis: int) -> jax.Array:
+    """Float targets stored [..., outputs, rows] (rows last, as integer labels are), their outputs moved to the
+    logits' output `axis`."""
+    return jnp.moveaxis(labels, -2, axis)
+
+
+def example_errors(logits: jax.Array, labels: jax.Array, loss: str, axis: int = -1) -> jax.Array:
+    """Per-example error: the argmax is not the label; for float targets ("mse") the squared error averaged over
+    the outputs (so the test error is the test risk)."""
+    axis = axis % logits.ndim
+    if loss == "mse":
+        return jnp.mean((logits - regression_targets(labels, axis)) ** 2, axis=axis)
+    return jnp.argmax(logits, axis=axis) != labels
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

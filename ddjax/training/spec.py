@@ -74,6 +74,8 @@ class TrainSpec(NamedTuple):
     lr_schedule: str = "constant"  # See `ddjax.training.schedules`.
     lr_schedule_steps: int = 512
     validation: bool = False  # Members hold out `Members.n_val` rows: record VALIDATION_CURVES too.
+    layer_group: str = "hidden/0/*"  # The parameters `Members.layer_rate` scales (a glob on a member's paths).
+    init: str = "standard"  # "paired": one-hidden-layer members start with every output 0 (`members.initial_params`).
     # The axes the trainer receives per member (`ddjax.config.axes.member_input_axes`): fields of `Members`.
     member_axes: tuple[str, ...] = ("width", "seed", "n_train", "learning_rate")
 

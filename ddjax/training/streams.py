@@ -24,6 +24,7 @@ from ddjax.config import AXES, AXIS, BATCH_STREAM_AXES, Config, validation_size
 from ddjax.data.datasets import Dataset, member_labels
 from ddjax.training import engine
 from ddjax.training.inputs import model_inputs
+from ddjax.training.members import member_variables
 from ddjax.training.spec import Members, SharedData, TrainSpec
 from ddjax.training.trainer import build_program
 
@@ -74,6 +75,10 @@ class StreamModel(Protocol):
     def member_sums(self, part: jax.Array, tree: Any) -> jax.Array:
         """[K] sums over each member's entries of a parameter-shaped tree."""
 
+    def group_mask(self, pattern: str) -> Any:
+        """Whether each entry of a stream's parameters is, in its member, a parameter whose path ("hidden/0/w", ...)
+        matches the glob `pattern` (a tree like the parameters, each leaf broadcasting)."""
+
     def pack(self, member_params: list, part: int) -> Any:
         """One stream's parameters from member parameters in part `part`'s layout order (None: an extra member)."""
 
@@ -95,8 +100,8 @@ class StreamView(NamedTuple):
     def per_example(self, params, model_state, labels, data: PackedData):
         """Training and test rows through the model, and their metrics, as one batch."""
         logits = self.model.logits(params, bias_input(self.spec, model_inputs(self.spec, data.x_eval)), self.part)
-        all_labels = jnp.concatenate([labels, jnp.broadcast_to(data.y_test, labels.shape[:-1] + data.y_test.shape)],
-                                     axis=-1)
+        test = jnp.broadcast_to(data.y_test, labels.shape[:-1] + data.y_test.shape[-1:])
+        all_labels = jnp.concatenate([labels, test], axis=-1)
         metrics = engine.per_example(self.spec, logits, all_labels, self.class_axis)
         n_train_rows = data.x_train.shape[0]
         return metrics[..., :n_train_rows], metrics[..., n_train_rows:]
@@ -106,6 +111,9 @@ class StreamView(NamedTuple):
 
     def member_sums(self, tree):
         return self.model.member_sums(self.part, tree)
+
+    def group_mask(self, params):
+        return self.model.group_mask(self.spec.layer_group)
 
     def entry_mask(self, params):
         return None  # A stream's padded units get zero gradient: their activations are masked.
@@ -202,12 +210,14 @@ def stream_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
         seed, n_train = (key[BATCH_STREAM_AXES.index(axis)] for axis in ("seed", "n_train"))
         for p, members in enumerate(index):
             widths = slot_values["width"]
-            params.append(model.pack([None if m < 0 else spec.model.init(seed, int(widths[m]), int(widths[m]),
-                                                                         spec.input_dim, spec.n_classes)["params"]
-                                      for m in members], p))
+            params.append(model.pack([None if m < 0 else member_variables(
+                spec, seed, int(widths[m]), int(widths[m]), float(slot_values["layer_init_scale"][m]))["params"]
+                for m in members], p))
             first_real = members[members >= 0][0]  # An extra member reads the first member's labels.
             labels.append([member_labels(dataset, n_train, slot_values["label_noise"][m if m >= 0 else first_real],
-                                         seed, config.data_seed)[:max(config.n_train)] for m in members])
+                                         seed, config.data_seed,
+                                         slot_values["target_noise"][m if m >= 0 else first_real])[
+                                             ..., :max(config.n_train)] for m in members])
             for axis in per_member:
                 values[axis].append(np.where(members >= 0, slot_values[axis][members], 0))
     n_streams = len(batch_streams) * n_parts
@@ -215,7 +225,7 @@ def stream_setup(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict
     n_val = np.array([validation_size(int(n), config.validation_fraction) for n in repeat["n_train"]])
     streams = Stream(seed=jnp.asarray(repeat["seed"], AXIS["seed"].dtype),
                      n_train=jnp.asarray(repeat["n_train"] - n_val, AXIS["n_train"].dtype),
-                     labels=jnp.asarray(np.array(labels), jnp.int32),
+                     labels=jnp.asarray(np.array(labels)),
                      n_val=jnp.asarray(n_val, jnp.int32) if spec.validation else None,
                      part=jnp.asarray(np.arange(n_streams) % n_parts, jnp.int32),
                      **{axis: jnp.asarray(np.array(v), AXIS[axis].dtype) for axis, v in values.items()})

@@ -12,6 +12,7 @@ with one set of shapes, tested against serial training of each member.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import NamedTuple
 
 import jax
@@ -114,6 +115,17 @@ class BlockModel(NamedTuple):
                    for b in range(len(self.layout.buckets))] for _ in range(self.depth - 1)]
         return {"first": self.per_member(values, "first"), "hidden": hidden, "out": self.per_member(values, "out"),
                 "out_b": self.per_member(values, "out_b")}
+
+    def group_mask(self, pattern: str) -> dict:
+        """Whether each entry of the stream's parameters is, in its member, a parameter whose path matches
+        `pattern` ("hidden/0/w" and "hidden/0/b" share the first layer's columns)."""
+        def match(path):
+            return fnmatch.fnmatchcase(path, pattern)
+
+        first = np.array([match("hidden/0/w")] * self.spec.input_dim + [match("hidden/0/b")])
+        hidden = [[{"w": match(f"hidden/{level + 1}/w"), "b": match(f"hidden/{level + 1}/b")}
+                   for _ in self.layout.buckets] for level in range(self.depth - 1)]
+        return {"first": first, "hidden": hidden, "out": match("out/w"), "out_b": match("out/b")}
 
     def pack(self, member_params: list, part: int) -> dict:
         """The stream's blocks from its members' parameters in layout order (None: an extra member)."""

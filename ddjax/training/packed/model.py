@@ -14,6 +14,7 @@ the host by `ddjax.training.packed.layout`.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -134,6 +135,19 @@ class PackedModel(NamedTuple):
     def member_sums(self, part: jax.Array, rows: jax.Array) -> jax.Array:
         """[K] sums over each member's parameter rows."""
         return jax.ops.segment_sum(jnp.sum(rows, axis=1), self._row_member(part), len(self.layout.widths))
+
+    def group_mask(self, pattern: str) -> np.ndarray:
+        """[rows, columns] True where the entry is, in its member, a parameter whose path matches `pattern`: a unit
+        row's input weights (`first_layer`/0/w or /w), bias and read-out weights (out/w), a member row's read-out
+        bias (out/b)."""
+        n_units, n_inputs = self.layout.n_units, self.spec.input_dim
+        layer = f"{self.form.first_layer}/0" if self.form.first_layer == "hidden" else self.form.first_layer
+        columns = [(f"{layer}/w", n_inputs), (f"{layer}/b", 1), ("out/w", self.spec.n_classes)]
+        unit_row = np.concatenate([np.full(n, fnmatch.fnmatchcase(path, pattern)) for path, n in columns])
+        member_row = np.zeros_like(unit_row)
+        member_row[n_inputs + 1:] = fnmatch.fnmatchcase("out/b", pattern)
+        return np.concatenate([np.broadcast_to(unit_row, (n_units, len(unit_row))),
+                               np.broadcast_to(member_row, (len(self.layout.widths), len(unit_row)))])
 
     def pack(self, member_params: list, part: int) -> np.ndarray:
         """The stream's parameter rows from its members' parameters (the extra members, last, own none)."""
