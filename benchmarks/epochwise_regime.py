@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddjax.analysis import two_layer
+from ddjax.solvers import two_layer
 from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.training.spec import log_spaced_steps
 

@@ -6,6 +6,7 @@ training spec, the memory plan), once; `run_sweep` runs what it prepared (prepar
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -13,9 +14,11 @@ import numpy as np
 
 from ddjax.config import Config, ConfigError, ensure_valid
 from ddjax.data.registry import dataset_info, load_dataset
+from ddjax.models.padding import leaf_paths
 from ddjax.models.registry import model_info
 from ddjax.result import SweepResult
 from ddjax.solvers import layouts as _solver_layouts  # noqa: F401  (registers the closed-form layouts)
+from ddjax.solvers import two_layer
 from ddjax.training.layouts import Context, Layout, choose_layout, schemes
 from ddjax.training.costs import MemberCost, member_cost
 from ddjax.training.members import expand_members, model_input_shape, shared_data, train_spec
@@ -63,6 +66,8 @@ def prepare(config: Config, *, mode: str | None = None, scheme: str = "auto") ->
     devices = _devices(config, layout)
     cost = member_cost(config, model_input_shape(dataset), spec.n_classes) if dataset is not None else None
     memory = _memory(config, dataset, spec, devices, cost) if config.method == "train" else None
+    if spec is not None:
+        _check_layer_group(config, spec)
     data = shared_data(dataset, config) if dataset is not None else None
     # The member axis is split over every device, every host's in a multi-host job (a no-op with one).
     context = Context(config, dataset, data, spec, expand_members(config),
@@ -81,6 +86,9 @@ def run_prepared(prepared: Prepared, *, progress: bool = False,
     n_members = len(context.coords["width"])
     outcome = run_plan(layout.plan(context), n_members, restore=restore, start_step=start_step, on_chunk=on_chunk,
                        progress=progress, description=f"{layout.name} {n_members} members")
+    if context.config.theory == "linearized":  # Each member's risk over training in closed form, beside it.
+        outcome["curves"] = {**outcome["curves"], **two_layer.theory_curves(
+            context.config, context.dataset, context.spec, context.coords, outcome["eval_steps"])}
     padding = getattr(context.spec.model, "padding", None) if context.spec is not None else None
     return SweepResult(coords=context.coords, scheme=layout.name, **outcome,
                        padding=None if padding is None else padding._asdict())
@@ -111,6 +119,17 @@ def run_sweep(config: Config, *, mode: str | None = None, scheme: str = "auto", 
     if prepared is None or not prepared.prepares(config, mode, scheme):
         prepared = prepare(config, mode=mode, scheme=scheme)
     return run_prepared(prepared, progress=progress, on_chunk=on_chunk, restore=restore, start_step=start_step)
+
+
+def _check_layer_group(config: Config, spec: TrainSpec) -> None:
+    """ConfigError (one line) if the axes that act on `layer_group` are swept and it matches no parameter."""
+    if config.layer_rate == (1.0,) and config.layer_init_scale == (1.0,):
+        return
+    width = min(config.width)
+    paths = leaf_paths(spec.model.init(0, width, width, spec.input_dim, spec.n_classes)["params"])
+    if not any(fnmatch.fnmatchcase(path, config.layer_group) for path in paths):
+        raise ConfigError(f"layer_group={config.layer_group!r} is not allowed: a pattern that matches a parameter of "
+                          f"model={config.model} ({', '.join(paths)})")
 
 
 def _devices(config: Config, layout: Layout) -> list[jax.Device]:

@@ -56,4 +56,8 @@ def get_config(name: str = "default") -> Config:
         width=geometric_widths(16, 2048, 6), seed=(0,), model="mlp", depth=1, optimizer="adam",
         learning_rate=(1e-3,), batch_size=64, steps=40000, loss="cross_entropy", n_evals=40)
     return variant(config, name, smoke=dict(n_samples=600, train_fraction=0.8, n_train=(300,), width=(4, 16, 64),
-                                            steps=60, batch_size=32, n_evals=8, n_chunks=3))
+                                            steps=60, batch_size=32, n_evals=8, n_chunks=3),
+                   # The first layer's step at 1/100 of the read-out's, and equal: plain SGD, one heatmap each.
+                   layer_rates=dict(n_train=(1000,), label_noise=(0.2,), width=(64, 256, 1024), seed=(0, 1),
+                                    optimizer="sgd", learning_rate=(0.1,), layer_rate=(0.01, 1.0), batch_size=64,
+                                    steps=30000))

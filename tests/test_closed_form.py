@@ -69,7 +69,9 @@ def test_gradient_descent_from_zero_converges_to_the_closed_form(rf_config):
     assert closed.final("train_loss")[0] > 0.1 and closed.final("train_loss")[1] < 1e-12  # Under and over.
     for name in ("train_loss", "test_loss"):
         np.testing.assert_allclose(trained.final(name), closed.final(name), rtol=1e-3, atol=1e-6)
-    np.testing.assert_array_equal(trained.final("test_error"), closed.final("test_error"))
+    n_test = closed.curves["test_error"].shape[0] and rf_config.n_samples - round(rf_config.train_fraction * rf_config.n_samples)
+    # The same test points misclassified (errors are counts over n_test, stored as float32 or float64).
+    np.testing.assert_array_equal(np.rint(trained.final("test_error") * n_test), np.rint(closed.final("test_error") * n_test))
 
 
 @pytest.mark.parametrize("changes, fragment", [

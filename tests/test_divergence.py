@@ -24,14 +24,17 @@ HUGE = 1e30  # Large enough that even Adam, whose steps are about the learning r
 
 def _give_one_member_a_huge_learning_rate(monkeypatch, width, seed):
     """Patches the grouped layout so that only the member (width, seed) trains with learning rate HUGE."""
-    stack = grouped.stack_members
+    stack = grouped.stack_groups
 
-    def stack_with_one_huge_rate(coords, index, *args, **kwargs):
-        initial, members = stack(coords, index, *args, **kwargs)
-        hit = jnp.asarray((coords["width"][index] == width) & (coords["seed"][index] == seed))
-        return initial, members._replace(learning_rate=jnp.where(hit, HUGE, members.learning_rate))
+    def stack_with_one_huge_rate(coords, groups, *args, **kwargs):
+        stacked = stack(coords, groups, *args, **kwargs)
+        result = []
+        for (initial, members), (index, _) in zip(stacked, groups):
+            hit = jnp.asarray((coords["width"][index] == width) & (coords["seed"][index] == seed))
+            result.append((initial, members._replace(learning_rate=jnp.where(hit, HUGE, members.learning_rate))))
+        return result
 
-    monkeypatch.setattr(grouped, "stack_members", stack_with_one_huge_rate)
+    monkeypatch.setattr(grouped, "stack_groups", stack_with_one_huge_rate)
 
 
 def test_diverging_member_is_flagged_excluded_and_isolated(tiny_config, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.analysis import two_layer
+from ddjax.solvers import two_layer
 
 
 def member(seed, n, n_test, d, width, outputs, *, w2_scale=1.0):

@@ -19,7 +19,7 @@ from ddjax.analysis.epochwise import epochwise_analysis
 from ddjax.analysis.inputs import AnalysisInputs, analysis_inputs
 from ddjax.analysis.modelwise import DoubleDescentReport, analyze, effective_model_complexity, seed_mean_and_error
 from ddjax.analysis.regularization import optimal_curves
-from ddjax.analysis.theory import compare_over_time, compare_to_theory
+from ddjax.analysis.theory import GD_FORMULA, compare_over_time, compare_to_theory
 from ddjax.config import (STRENGTH_AXES, Config, recorded_axes, recorded_coordinates, steps_per_epoch,
                           validation_size)
 from ddjax.result import SweepResult
@@ -190,7 +190,7 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice], repor
             for k in range(xs.size):
                 entry = compare_over_time(result.eval_steps, gather(result.curves["test_error"], index[:, k]),
                                           gather(result.curves["theory_risk"], index[:, k]),
-                                          min_rise=next(verdicts)["min_rise"])
+                                          min_rise=next(verdicts)["min_rise"], formula=theory_formula(config))
                 sections["gd_theory"].append({"fixed": {**fixed, axis: sorted(getattr(config, axis))[k]}, **entry})
         for entry, verdict in zip(sections["gd_theory"], sections["epochwise"]):
             entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
@@ -252,6 +252,14 @@ def early_stopping_section(result: SweepResult, config: Config, n_test: int | No
                    if k in ("double_descent", "p_value", "evidence", "test_error_peak", "under_min", "over_min",
                             "interpolation_threshold")}}
     return by_slice
+
+
+def theory_formula(config: Config) -> str:
+    """What the `theory_risk` curves are, in words."""
+    if config.theory == "linearized":
+        return ("each member's network linearized at its initialization, trained with its per-layer steps: "
+                "f0 + K(., X) K^+ [I - (I - K/n)^t] (y - f0(X)), K = eta1 K1 + eta2 K2 (Heckel & Yilmaz 2021)")
+    return GD_FORMULA
 
 
 def with_epochs(entry: dict[str, Any], per_epoch: int) -> dict[str, Any]:

@@ -147,7 +147,7 @@ THEORY_GROUPS = ("hidden/0/*", "out/*")
 def _validate_init_and_theory(c: Config, data) -> None:
     """Paired units need a one-hidden-layer MLP of even widths; the linearized theory needs that network trained
     by full-batch gradient descent on a regression data set, its layer group one of its two layers."""
-    one_hidden_layer = c.model == "mlp" and c.depth == 1
+    one_hidden_layer = MODELS[c.model].two_layer_relu and c.depth == 1
     if c.init == "paired":
         _require(one_hidden_layer, "init", c.init, f"paired only with model=mlp of depth=1, not {c.model} of "
                                                    f"depth={c.depth}")

@@ -65,6 +65,9 @@ class ModelInfo(NamedTuple):
     # time (XLA's convolution: `ddjax.training.layouts.mapped`); None: that layout refuses the family (not
     # measured faster).
     mapped_evaluation: Callable[..., Family] | None = None
+    # At depth 1 a two-layer ReLU network with parameter groups hidden/0 and out: paired initialization and the
+    # linearized two-layer theory (`ddjax.solvers.two_layer`) apply to it.
+    two_layer_relu: bool = False
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -120,7 +123,8 @@ def register(name: str, info: ModelInfo, *, built_in: bool = False, origin: str 
 
 
 register("mlp", ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixed_features=False),
-                          parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True),
+                          parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True,
+                          two_layer_relu=True),
          built_in=True)
 register("random_relu_features", ModelInfo(lambda depth: random_features("relu"), _readout_macs,
                                            PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,

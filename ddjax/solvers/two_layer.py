@@ -41,6 +41,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ddjax.data.datasets import member_labels
 
 Params = dict[str, Any]  # ddjax's depth-1 MLP params of one member (module docstring)
 # Eigenvalues below this fraction of the largest are treated as zero: directions gradient descent never moves.
@@ -203,3 +206,29 @@ def linearized_risk(params: Params, x: jax.Array, y: jax.Array, x_test: jax.Arra
     if noise_var is None:
         return risk(spec, steps, test_targets)
     return expected_risk(spec, steps, test_targets, noise_var)
+
+
+def theory_curves(config, dataset, spec, coords, eval_steps) -> dict[str, np.ndarray]:
+    """`theory_risk` [member, eval step]: each trained member's test risk over training in closed form, its network
+    linearized at its own initialization (`config.theory == "linearized"`: a one-hidden-layer MLP trained by
+    full-batch gradient descent on a regression data set), on its training targets as drawn; the member's steps
+    are its learning rate times its layer_rate on `config.layer_group` (the first layer, or the read-out)."""
+    from ddjax.training.members import member_variables  # The members' own initial values.
+
+    first_group = config.layer_group == "hidden/0/*"
+    risks = []
+    with jax.enable_x64(True):
+        for i in range(len(coords["width"])):
+            width, n = int(coords["width"][i]), int(coords["n_train"][i])
+            params = member_variables(spec, int(coords["seed"][i]), width, width,
+                                      float(coords["layer_init_scale"][i]))["params"]
+            params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+            targets = member_labels(dataset, n, 0.0, int(coords["seed"][i]), config.data_seed,
+                                    float(coords["target_noise"][i]))[:, :n].T
+            rate, layer = float(coords["learning_rate"][i]), float(coords["layer_rate"][i])
+            eta1, eta2 = (rate * layer, rate) if first_group else (rate, rate * layer)
+            risks.append(np.asarray(linearized_risk(
+                params, jnp.asarray(dataset.x_train[:n], jnp.float64), jnp.asarray(targets, jnp.float64),
+                jnp.asarray(dataset.x_test, jnp.float64), jnp.asarray(dataset.y_test, jnp.float64), eta1, eta2,
+                jnp.asarray(eval_steps))))
+    return {"theory_risk": np.stack(risks)}
