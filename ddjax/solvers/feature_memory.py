@@ -11,7 +11,10 @@ Every value is float64 (8 bytes). A stage holds, with n = n_fit fitted rows, e =
   and an eigendecomposition's eigenvectors and workspace, 3 m^2, for a strength that is not safely positive
   definite; logits and right-hand sides, 4 (n + e) c;
 - when its carry is checkpointed (`save_checkpoint` serializes every leaf in memory before writing), the carry
-  a second time.
+  it returns a second time (of its cosines, the N rows filled so far).
+
+These are the computation's arrays; the interpreter, the libraries and the data set as loaded come on top (about
+0.6 GB measured), in the other half of the host's RAM that ddjax's budget leaves them.
 
 The peak of a run is the largest stage's. `plan_block` picks the block: `MAX_BLOCK` features (where the
 products run at full speed) or fewer if that does not fit the budget, which is ddjax's host budget for a
@@ -49,8 +52,10 @@ def stage_bytes(stage: Stage, block: int, *, n_fit: int, n_eval: int, input_dim:
     adding = (0 if stored else rows * block) + 2 * block * input_dim + 2 * CHUNK * input_dim
     order = stage.width + 1 if stage.side == "features" else n_fit
     solving = 4 * order**2 + (stage.width**2 if stage.side == "features" else 0) + 4 * rows * n_classes
-    after = ((n_fit * rows if stage.keep_grams else 0) + stage.keep_features * rows) if checkpoint else 0
-    values = rows * input_dim + max(carry + max(adding, solving), 2 * after)
+    products_after = n_fit * rows if stage.keep_grams else 0
+    held = products_after + (features * rows if stage.keep_features else 0)  # the buffer of cosines stays whole
+    saved = products_after + (stage.width * rows if stage.keep_features else 0)  # its filled rows are written
+    values = rows * input_dim + max(carry + max(adding, solving), held + saved if checkpoint else 0)
     return VALUE_BYTES * values
 
 
