@@ -1,5 +1,5 @@
-"""The staged random-features solver against `readout_member` on the same features, the common draw's prefix
-property, checkpointing between stages, and the memory plan."""
+"""The staged random-features solver against `readout_member` on the same features (Fourier and ReLU maps), the
+common draw's prefix property, checkpointing between stages, and the memory plan."""
 
 import tracemalloc
 
@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddjax.config import ConfigError
-from ddjax.models.families import random_features
-from ddjax.models.fourier_draws import CHUNK, fourier_block, fourier_params
+from ddjax.config import ConfigError, validation_size
+from ddjax.models.families import padded_normal, random_features
+from ddjax.models.feature_draws import CHUNK, feature_block, feature_params
 from ddjax.runs.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.solvers.closed_form import readout_member
 from ddjax.solvers.feature_blocks import (carry_template, initial_carry, make_problem, plan_stages, restore_carry,
@@ -30,10 +30,10 @@ def data(duplicate_rows: int = 0):
             rng.integers(0, CLASSES, N_TEST))
 
 
-def problem_of(validation_fraction=0.0, strengths=STRENGTHS, draw="common", duplicate_rows=0):
+def problem_of(validation_fraction=0.0, strengths=STRENGTHS, draw="common", duplicate_rows=0, feature_map="fourier"):
     x_train, y_train, x_test, y_test = data(duplicate_rows)
     return make_problem(x_train, y_train, x_test, y_test, n_train=N_TRAIN, validation_fraction=validation_fraction,
-                        n_classes=CLASSES, seed=SEED, strengths=strengths, draw=draw)
+                        n_classes=CLASSES, seed=SEED, strengths=strengths, draw=draw, feature_map=feature_map)
 
 
 def widths_around(n_fit):
@@ -49,18 +49,19 @@ def run_all(problem, stages, block=7):
     return out
 
 
-def reference_curves(width, validation_fraction, params, duplicate_rows=0):
+def reference_curves(width, validation_fraction, params, duplicate_rows=0, feature_map="fourier"):
     """`readout_member` in float64 on the same first layer."""
     x_train, y_train, x_test, y_test = data(duplicate_rows)
-    spec = TrainSpec(model=random_features("fourier"), optimizer="sgd", momentum=0.0, loss="squared", batch_size=0,
-                     steps=1, eval_steps=(0,), chunk_steps=1, input_dim=DIM, n_classes=CLASSES, precision="float64")
-    member = Members(width=jnp.int32(width), n_train=jnp.int32(N_TRAIN), learning_rate=jnp.float32(0),
-                     seed=jnp.uint32(0), labels=jnp.asarray(y_train, jnp.int32))
+    n_val = validation_size(N_TRAIN, validation_fraction)
+    spec = TrainSpec(model=random_features(feature_map), optimizer="sgd", loss="squared", batch_size=0, steps=1,
+                     eval_steps=(0,), chunk_steps=1, input_dim=DIM, n_classes=CLASSES, precision="float64",
+                     validation=n_val > 0)
+    member = Members(width=jnp.int32(width), n_train=jnp.int32(N_TRAIN - n_val), learning_rate=jnp.float32(0),
+                     seed=jnp.uint32(0), labels=jnp.asarray(y_train, jnp.int32), n_val=jnp.int32(n_val))
     with jax.enable_x64(True):
         variables = {"params": jax.tree.map(jnp.asarray, params), "model_state": {}}
         shared = SharedData(jnp.asarray(x_train), jnp.asarray(x_test), jnp.asarray(y_test))
-        return {k: np.asarray(v) for k, v in readout_member(spec, variables, member, shared, STRENGTHS,
-                                                            validation_fraction).items()}
+        return {k: np.asarray(v) for k, v in readout_member(spec, variables, member, shared, STRENGTHS).items()}
 
 
 def assert_same_curves(curves, reference):
@@ -71,25 +72,29 @@ def assert_same_curves(curves, reference):
         np.testing.assert_allclose(curves[name], reference[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
+@pytest.mark.parametrize("feature_map", ["fourier", "relu"])
 @pytest.mark.parametrize("validation_fraction", [0.0, 0.2])
-def test_every_stage_equals_readout_member_on_the_prefix_of_the_draw(validation_fraction):
-    problem = problem_of(validation_fraction)
+def test_every_stage_equals_readout_member_on_the_prefix_of_the_draw(validation_fraction, feature_map):
+    problem = problem_of(validation_fraction, feature_map=feature_map)
     n_fit = len(problem.x_fit)
     stages = plan_stages(widths_around(n_fit), n_fit)
     assert [s.side for s in stages] == ["features"] * 3 + ["samples"] * 3
     for stage, (curves, report) in zip(stages, run_all(problem, stages)):
         assert report["methods"] == ["cholesky"] * len(STRENGTHS)
-        params = fourier_params("common", SEED, stage.width, stage.width + 4, DIM, CLASSES)
-        assert_same_curves(curves, reference_curves(stage.width, validation_fraction, params))
+        params = feature_params(feature_map, "common", SEED, stage.width, stage.width + 4, DIM, CLASSES)
+        assert_same_curves(curves, reference_curves(stage.width, validation_fraction, params,
+                                                    feature_map=feature_map))
 
 
-def test_independent_draws_reproduce_the_family_members():
-    problem = problem_of(draw="independent")
+@pytest.mark.parametrize("feature_map", ["fourier", "relu"])
+def test_independent_draws_reproduce_the_family_members(feature_map):
+    problem = problem_of(draw="independent", feature_map=feature_map)
     stages = plan_stages(widths_around(N_TRAIN), N_TRAIN, draw="independent")
     assert all(s.start == 0 and not s.keep_grams and not s.keep_features for s in stages)
     for stage, (curves, _) in zip(stages, run_all(problem, stages)):
-        params = random_features("fourier").init(SEED, stage.width, stage.width, DIM, CLASSES)["params"]
-        assert_same_curves(curves, reference_curves(stage.width, 0.0, params))
+        family = random_features(feature_map, "independent")
+        params = family.init(SEED, stage.width, stage.width, DIM, CLASSES)["params"]
+        assert_same_curves(curves, reference_curves(stage.width, 0.0, params, feature_map=feature_map))
 
 
 def test_a_singular_gram_falls_back_to_the_eigendecomposition():
@@ -97,28 +102,45 @@ def test_a_singular_gram_falls_back_to_the_eigendecomposition():
     stages = plan_stages((N_TRAIN + 3, 2 * N_TRAIN), N_TRAIN)
     for stage, (curves, report) in zip(stages, run_all(problem, stages)):
         assert report["methods"][0] == "eigh"  # the minimum-norm solve: K has 4 zero eigenvalues
-        params = fourier_params("common", SEED, stage.width, stage.width, DIM, CLASSES)
+        params = feature_params("fourier", "common", SEED, stage.width, stage.width, DIM, CLASSES)
         assert_same_curves(curves, reference_curves(stage.width, 0.0, params, duplicate_rows=4))
 
 
 def test_a_prefix_of_the_common_draw_is_the_smaller_draw():
-    largest = fourier_block("common", 3, 5000, 0, 2 * CHUNK + 300, DIM)
+    largest = feature_block("common", 3, 5000, 0, 2 * CHUNK + 300, DIM)
     for width in (1, 17, CHUNK, CHUNK + 1, 2 * CHUNK + 300):
-        smaller = fourier_block("common", 3, width, 0, width, DIM)
+        smaller = feature_block("common", 3, width, 0, width, DIM)
         np.testing.assert_array_equal(smaller[0], largest[0][:width])
         np.testing.assert_array_equal(smaller[1], largest[1][:width])
     start, stop = CHUNK - 5, 2 * CHUNK + 9
-    block = fourier_block("common", 3, 5000, start, stop, DIM)
+    block = feature_block("common", 3, 5000, start, stop, DIM)
     np.testing.assert_array_equal(block[0], largest[0][start:stop])
     np.testing.assert_array_equal(block[1], largest[1][start:stop])
-    assert fourier_block("common", 4, 10, 0, 10, DIM)[0][0, 0] != largest[0][0, 0]  # another seed
+    assert feature_block("common", 4, 10, 0, 10, DIM)[0][0, 0] != largest[0][0, 0]  # another seed
 
 
-def test_the_independent_draw_is_the_family_draw():
-    params = random_features("fourier").init(SEED, 30, 40, DIM, CLASSES)["params"]
-    ours = fourier_params("independent", SEED, 30, 40, DIM, CLASSES)
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ours)):
-        np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("feature_map", ["fourier", "relu"])
+def test_the_independent_draw_is_one_generator_for_the_projection_then_the_phases(feature_map):
+    """Each width's own draw: runs with feature_draw="independent" draw exactly what every run drew before the
+    common draw existed."""
+    rng = np.random.default_rng([SEED, 0])
+    projection = padded_normal(rng, (DIM, 30), (DIM, 40), 1 / np.sqrt(DIM))
+    phase = np.zeros(40, np.float32)
+    if feature_map == "fourier":
+        phase[:30] = rng.uniform(0, 2 * np.pi, 30)
+    params = random_features(feature_map, "independent").init(SEED, 30, 40, DIM, CLASSES)["params"]
+    np.testing.assert_array_equal(params["features"]["w"], projection)
+    np.testing.assert_array_equal(params["features"]["b"], phase)
+
+
+@pytest.mark.parametrize("feature_map", ["fourier", "relu"])
+def test_the_family_draws_a_prefix_of_the_common_sequence(feature_map):
+    family = random_features(feature_map)  # "common" is the default
+    small, large = (family.init(SEED, width, 60, DIM, CLASSES)["params"]["features"] for width in (20, 50))
+    np.testing.assert_array_equal(small["w"][:, :20], large["w"][:, :20])
+    np.testing.assert_array_equal(small["b"][:20], large["b"][:20])
+    assert np.all(small["w"][:, 20:] == 0) and np.all(small["b"][20:] == 0)
+    assert np.any(large["b"] != 0) == (feature_map == "fourier")
 
 
 @pytest.mark.parametrize("restore", ["restore_carry", "restore_state"])

@@ -54,6 +54,9 @@ class Settings:
     # Model.
     model: str = "mlp"
     depth: int = 1  # Hidden layers of the MLP.
+    # Random features' first layer (`ddjax.models.feature_draws`): "common", every width's features the first of one
+    # sequence per seed (common random numbers: each is still an exact draw), or "independent", each width's its own.
+    feature_draw: str = "common"
     # Training.
     optimizer: str = "adam"
     # Learning-rate schedule, a factor of every member's rate: "constant", or "inverse_sqrt": rate / sqrt(1 + step //

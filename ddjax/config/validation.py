@@ -17,6 +17,7 @@ from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
+from ddjax.models.feature_draws import DRAWS
 from ddjax.models.registry import MODELS, model_info
 from ddjax.optimizers import OPTIMIZERS
 
@@ -48,7 +49,7 @@ def validate(config: Config, *, registries: bool = True) -> Config:
     for key, choices in (("optimizer", tuple(OPTIMIZERS)),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
-                         ("lr_schedule", LR_SCHEDULES)):
+                         ("lr_schedule", LR_SCHEDULES), ("feature_draw", DRAWS)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
              f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")

@@ -3,15 +3,15 @@
 Every value is float64 (8 bytes). A stage holds, with n = n_fit fitted rows, e = n_eval evaluated rows, d inputs:
 
 - the inputs, (n + e) d;
-- its carry: the sample-side products n^2 + e n while a stage on that side remains, and the cosines of the
-  first F features of every row, F (n + e), while a stage on the feature side remains (F: the widest of them);
-- while adding features, a block of B features: its cosines (n + e) B (unless they go into the carry) and its
+- its carry: the sample-side products n^2 + e n while a stage on that side remains, and the values of the
+  first F features on every row, F (n + e), while a stage on the feature side remains (F: the widest of them);
+- while adding features, a block of B features: its values (n + e) B (unless they go into the carry) and its
   projections, 2 B d, plus one generator chunk of the draw, 2 CHUNK d;
 - while solving, on the side of order m (N + 1 or n): the matrix factorized, m^2, the feature side's Gram N^2,
   and an eigendecomposition's eigenvectors and workspace, 3 m^2, for a strength that is not safely positive
   definite; logits and right-hand sides, 4 (n + e) c;
 - when its carry is checkpointed (`save_checkpoint` serializes every leaf in memory before writing), the carry
-  it returns a second time (of its cosines, the N rows filled so far).
+  it returns a second time (of its feature values, the N rows filled so far).
 
 These are the computation's arrays; the interpreter, the libraries and the data set as loaded come on top (about
 0.6 GB measured), in the other half of the host's RAM that ddjax's budget leaves them.
@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 from ddjax.config import ConfigError
-from ddjax.models.fourier_draws import CHUNK
+from ddjax.models.feature_draws import CHUNK
 from ddjax.solvers.feature_blocks import Stage
 from ddjax.training.memory import HOST_FRACTION, host_memory_bytes
 
@@ -53,7 +53,7 @@ def stage_bytes(stage: Stage, block: int, *, n_fit: int, n_eval: int, input_dim:
     order = stage.width + 1 if stage.side == "features" else n_fit
     solving = 4 * order**2 + (stage.width**2 if stage.side == "features" else 0) + 4 * rows * n_classes
     products_after = n_fit * rows if stage.keep_grams else 0
-    held = products_after + (features * rows if stage.keep_features else 0)  # the buffer of cosines stays whole
+    held = products_after + (features * rows if stage.keep_features else 0)  # the buffer of features stays whole
     saved = products_after + (stage.width * rows if stage.keep_features else 0)  # its filled rows are written
     values = rows * input_dim + max(carry + max(adding, solving), held + saved if checkpoint else 0)
     return VALUE_BYTES * values

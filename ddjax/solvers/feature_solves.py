@@ -1,8 +1,9 @@
 """One width's read-outs from the products a stage of `ddjax.solvers.feature_blocks` has accumulated, and their
 curves as `ddjax.solvers.closed_form.readout_member` defines them.
 
-Both sides use unscaled cosines c = cos(x P^T + b) of the draw: a member of width N reads sqrt(2 / N) c and a
-constant 1 for its bias, so its Gram matrices are the accumulated products times 2 / N (and the bias's terms).
+Both sides use unscaled features c = act(x P^T + b) of the draw (`activate`: cos for random Fourier features,
+ReLU for random ReLU features): a member of width N reads sqrt(g / N) c, with the map's gain g (`GAINS`), and a
+constant 1 for its bias, so its Gram matrices are the accumulated products times g / N (and the bias's terms).
 """
 
 from __future__ import annotations
@@ -13,13 +14,24 @@ import numpy as np
 
 from ddjax.solvers import symmetric
 
+# A member of width N reads sqrt(GAINS[map] / N) act(z): `ddjax.models.families.random_features`' sqrt(2) cos(z)
+# / sqrt(N) and relu(z) / sqrt(N).
+GAINS = {"fourier": 2.0, "relu": 1.0}
+
+
+def activate(feature_map: str, z: np.ndarray) -> np.ndarray:
+    """The unscaled features act(z) of `feature_map`, in place of the pre-activations `z`."""
+    if feature_map == "fourier":
+        return np.cos(z, out=z)
+    return np.maximum(z, 0.0, out=z)
+
 
 def solve_features(fit: np.ndarray, evaluated: np.ndarray, problem: Any, shifts: Sequence[float | None], *,
                    factorization: str = "auto") -> tuple[dict[str, np.ndarray], symmetric.Solves]:
-    """Curves [shift] of the width-N member from its cosines of the fitted rows `fit` [N, n_fit] and of the
+    """Curves [shift] of the width-N member from its unscaled features of the fitted rows `fit` [N, n_fit] and of the
     evaluated rows `evaluated` [N, n_eval]: W = (A^T A + shift I)^-1 A^T Y on the (N + 1) x (N + 1) side."""
     width, n_fit = fit.shape
-    scale = np.sqrt(2 / width)
+    scale = np.sqrt(GAINS[problem.feature_map] / width)
     gram = np.zeros((width, width))
     symmetric.add_gram(gram, fit.T)
     sums = fit.sum(axis=1)
@@ -44,10 +56,10 @@ def solve_features(fit: np.ndarray, evaluated: np.ndarray, problem: Any, shifts:
 
 def solve_samples(gram: np.ndarray, cross: np.ndarray, width: int, problem: Any, shifts: Sequence[float | None], *,
                   factorization: str = "auto") -> tuple[dict[str, np.ndarray], symmetric.Solves]:
-    """Curves [shift] of the width-N member from the products of its cosines over all N features: `gram`
+    """Curves [shift] of the width-N member from the products of its unscaled features over all N of them: `gram`
     [n_fit, n_fit] (lower triangle) of the fitted rows and `cross` [n_eval, n_fit] of the evaluated rows with
-    them. W = A^T alpha with alpha = (K + shift I)^-1 Y and K = A A^T = (2 / N) gram + 1 1^T."""
-    scale = 2 / width
+    them. W = A^T alpha with alpha = (K + shift I)^-1 Y and K = A A^T = (g / N) gram + 1 1^T."""
+    scale = GAINS[problem.feature_map] / width
 
     def fill(out, shift):
         np.multiply(gram, scale, out=out)
