@@ -186,10 +186,15 @@ def _train_in(out: pathlib.Path, config: Config, name: str, *, progress: bool,
             checkpoint.save_checkpoint(out, step, state, config=to_dict(config),
                                        elapsed_seconds=earlier + time.perf_counter() - start)
 
+    def restore(template):
+        state = checkpoint.restore_state(resumed, template)
+        resumed.leaves.clear()  # Restored: the run need not hold the file's copy (a staged solve's carry is GBs).
+        return state
+
     # Several programs are checkpointed after each: the "step" counts finished programs (members, for serial).
-    restore = None if resumed is None else lambda template: checkpoint.restore_state(resumed, template)
-    result = run_sweep(config, progress=progress and hosts.is_main(), on_chunk=save, restore=restore,
-                       start_step=0 if resumed is None else resumed.step, prepared=prepared)
+    result = run_sweep(config, progress=progress and hosts.is_main(), on_chunk=save,
+                       restore=None if resumed is None else restore, start_step=0 if resumed is None else resumed.step,
+                       prepared=prepared)
 
     def write_outputs():
         write_curves(out, result)
@@ -241,7 +246,8 @@ def _tested(report: dict[str, Any]) -> str:
 
 
 def _in_programs(n_programs: int) -> str:
-    return (f", {n_programs} consecutive programs (memory planning, or one a width of a module family)"
+    return (f", {n_programs} consecutive programs (memory planning, one a width of a module family, or one a "
+            f"stage of a closed form)"
             if n_programs > 1 else "")
 
 

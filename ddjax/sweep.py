@@ -45,8 +45,9 @@ class Prepared(NamedTuple):
 
 def prepare(config: Config, *, mode: str | None = None, scheme: str = "auto") -> Prepared:
     """Validates `config` (once: a config from `ddjax.config.replace` is valid already), loads its data set, picks
-    its layout, computes its training spec and memory needs, and refuses (ConfigError, one line) a member that
-    cannot fit in device memory even alone, before anything is allocated or compiled.
+    its layout, computes its training spec and memory plan (the trainer's, or the layout's own), and refuses
+    (ConfigError, one line) a member that cannot fit in device memory even alone, or a solve that cannot fit its
+    budget, before anything is allocated or compiled.
 
     Args:
       mode: "serial" is shorthand for scheme "serial" (one member at a time, the reference); default
@@ -72,6 +73,8 @@ def prepare(config: Config, *, mode: str | None = None, scheme: str = "auto") ->
     # The member axis is split over every device, every host's in a multi-host job (a no-op with one).
     context = Context(config, dataset, data, spec, expand_members(config),
                       devices if layout.splits_members(config) else None, memory, cost)
+    if layout.memory_plan is not None:
+        context = context._replace(memory=layout.memory_plan(context))
     return Prepared(layout, context, mode, scheme)
 
 

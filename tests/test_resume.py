@@ -10,14 +10,16 @@ import time
 
 import pytest
 from conftest import TINY_RUN, tiny_run_config
+from image_files import clean_image_cache, install_tiny_image_set
 
 from ddjax import experiment
 from ddjax.config import replace
-from ddjax.experiment import run_experiment
+from ddjax.experiment import experiment_config, run_experiment
 from ddjax.runs import checkpoint
 from ddjax.runs.files import CHECKPOINT_FILE, OUTPUT_FILES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+__all__ = ["clean_image_cache"]
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +113,34 @@ def test_serial_run_interrupted_after_two_members_resumes_to_the_same_curves(tmp
     report = experiment.resume_experiment(tmp_path / "cut")
     assert report["resumed_from_step"] == 2 and "resumed after 2 trained members" in experiment.summary(report)
     assert (tmp_path / "cut" / "curves.npz").read_bytes() == (tmp_path / "whole" / "curves.npz").read_bytes()
+
+
+@pytest.mark.usefixtures("clean_image_cache")
+def test_staged_closed_form_interrupted_after_a_stage_resumes_to_the_same_curves(tmp_path, monkeypatch):
+    """A random-features read-out solved in stages (one program a width, the accumulated products carried from
+    stage to stage) on tiny MNIST-shaped images, stopped right after a stage's checkpoint: resumed, it writes the
+    curves.npz of a run that never stopped, byte for byte. Stopped after stage 1 (the carry holds the feature
+    side's values and the sample side's products), 4 (past the threshold) and 6 (the first seed done)."""
+    install_tiny_image_set(monkeypatch, tmp_path, "mnist", n_train=120, n_test=50)
+    config = replace(experiment_config("random_features_mnist", "smoke"), n_train=(100,), seed=(0, 1),
+                     width=(20, 60, 79, 80, 150, 400), ridge=(0.0, 1e-3), validation_fraction=0.2)
+    run_experiment(config, tmp_path / "whole")
+    save = checkpoint.save_checkpoint
+    for stopped_after in (1, 4, 6):
+        saves = []
+
+        def save_then_stop(run_dir, step, state, **kwargs):  # Ctrl-C right after a stage's checkpoint.
+            save(run_dir, step, state, **kwargs)
+            saves.append(step)
+            if step == stopped_after:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_stop)
+        cut = tmp_path / f"cut-{stopped_after}"
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(config, cut)
+        monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+        assert saves == list(range(1, stopped_after + 1)) and checkpoint.load_checkpoint(cut).step == stopped_after
+        report = experiment.resume_experiment(cut)
+        assert report["resumed_from_step"] == stopped_after and report["timing"]["n_programs"] == 12
+        assert (cut / "curves.npz").read_bytes() == (tmp_path / "whole" / "curves.npz").read_bytes()

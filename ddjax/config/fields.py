@@ -62,6 +62,9 @@ class Settings:
     # The parameters the axes layer_rate and layer_init_scale act on: a glob pattern on a member's parameter paths
     # ("hidden/0/*": an MLP's first layer; a module's paths are its flax paths, e.g. "Dense_0/*").
     layer_group: str = "hidden/0/*"
+    # Random features' first layer (`ddjax.models.feature_draws`): "common", every width's features the first of one
+    # sequence per seed (common random numbers: each is still an exact draw), or "independent", each width's its own.
+    feature_draw: str = "common"
     # Training.
     optimizer: str = "adam"
     # Learning-rate schedule, a factor of every member's rate: "constant", or "inverse_sqrt": rate / sqrt(1 + step //

@@ -10,13 +10,14 @@ import jax
 import numpy as np
 
 from ddjax.config.axes import AXES
-from ddjax.config.fields import (FIELDS, INT32_MAX, LOSSES, LR_SCHEDULES, MAX_EVALS, MAX_SAMPLES,
-                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, X_AXES, INITS, THEORIES, Config, check_type,
-                                 chunk_steps_of, steps_per_epoch)
+from ddjax.config.fields import (FIELDS, INITS, INT32_MAX, LOSSES, LR_SCHEDULES, MAX_EVALS, MAX_SAMPLES,
+                                 MAX_VALIDATION_FRACTION, METHODS, MODES, PRECISIONS, THEORIES, X_AXES, Config,
+                                 check_type, chunk_steps_of, steps_per_epoch)
 from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS, dataset_info
 from ddjax.data.sampling import SAMPLINGS
 from ddjax.errors import ConfigError
+from ddjax.models.feature_draws import DRAWS
 from ddjax.models.registry import MODELS, model_info
 from ddjax.optimizers import OPTIMIZERS
 
@@ -48,7 +49,8 @@ def validate(config: Config, *, registries: bool = True) -> Config:
     for key, choices in (("optimizer", tuple(OPTIMIZERS)),
                          ("loss", LOSSES), ("mode", MODES), ("method", METHODS), ("x_axis", X_AXES),
                          ("sampling", SAMPLINGS), ("precision", PRECISIONS),
-                         ("lr_schedule", LR_SCHEDULES), ("init", INITS), ("theory", THEORIES)):
+                         ("lr_schedule", LR_SCHEDULES), ("init", INITS), ("theory", THEORIES),
+                         ("feature_draw", DRAWS)):
         _require(getattr(c, key) in choices, key, getattr(c, key), f"one of {', '.join(choices)}")
     _require(10 <= c.n_samples <= MAX_SAMPLES, "n_samples", c.n_samples,
              f"an integer in [10, {MAX_SAMPLES}] (generated data sets are made on the host before training)")

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddjax.models.family import Family, stateless_family, unit_mask
+from ddjax.models.feature_draws import feature_params
 
 
 def padded_normal(rng: np.random.Generator, shape: tuple[int, int], padded_shape: tuple[int, int],
@@ -58,22 +59,18 @@ def cosine_features(z: jax.Array) -> jax.Array:
     return jnp.sqrt(2.0) * jnp.cos(z)
 
 
-def random_features(feature_map: str) -> Family:
+def random_features(feature_map: str, draw: str = "common") -> Family:
     """Fixed random first layer (not trained), trained linear read-out initialised at zero.
 
     `feature_map` is "relu" (ReLU of Gaussian projections) or "fourier" (sqrt(2) cos of Gaussian projections plus
-    uniform phases). Features are scaled by 1/sqrt(width) so the read-out's scale does not grow with width; from
-    a zero init, gradient descent on squared loss converges to the minimum-norm least-squares read-out.
+    uniform phases), drawn by `draw` (`ddjax.models.feature_draws`: "common", every width's features the first
+    of one sequence, or "independent"). Features are scaled by 1/sqrt(width) so the read-out's scale does not grow
+    with width; from a zero init, gradient descent on squared loss converges to the minimum-norm least-squares
+    read-out.
     """
 
     def init_params(seed, width, max_width, input_dim, n_classes):
-        rng = np.random.default_rng([seed, 0])
-        projection = padded_normal(rng, (input_dim, width), (input_dim, max_width), 1 / np.sqrt(input_dim))
-        phase = np.zeros(max_width, np.float32)
-        if feature_map == "fourier":
-            phase[:width] = rng.uniform(0, 2 * np.pi, width)
-        return {"features": {"w": projection, "b": phase},
-                "out": {"w": np.zeros((max_width, n_classes), np.float32), "b": np.zeros(n_classes, np.float32)}}
+        return feature_params(feature_map, draw, seed, width, max_width, input_dim, n_classes)
 
     def features_one(params, width, x):
         max_width = params["out"]["w"].shape[0]

@@ -68,6 +68,10 @@ class ModelInfo(NamedTuple):
     # At depth 1 a two-layer ReLU network with parameter groups hidden/0 and out: paired initialization and the
     # linearized two-layer theory (`ddjax.solvers.two_layer`) apply to it.
     two_layer_relu: bool = False
+    # Random features: the fixed first layer's map ("fourier", "relu"; `ddjax.models.feature_draws`), and `build`
+    # takes the draw as well, (depth, draw) -> the family; their read-outs are solved in stages over one draw
+    # (`ddjax.solvers.feature_stages`). None: not a random-features family.
+    feature_map: str | None = None
 
 
 def _mlp_macs(width: int, input_dim: int, n_classes: int, depth: int) -> int:
@@ -126,14 +130,15 @@ register("mlp", ModelInfo(mlp, _mlp_macs, PackedForm("hidden", jax.nn.relu, fixe
                           parameters=_mlp_parameters, activations=_mlp_activations, block_packed=True,
                           two_layer_relu=True),
          built_in=True)
-register("random_relu_features", ModelInfo(lambda depth: random_features("relu"), _readout_macs,
-                                           PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,
-                                           parameters=_readout_parameters, activations=_mlp_activations),
+register("random_relu_features",
+         ModelInfo(lambda depth, draw="common": random_features("relu", draw), _readout_macs,
+                   PackedForm("features", jax.nn.relu, fixed_features=True), closed_form=True,
+                   parameters=_readout_parameters, activations=_mlp_activations, feature_map="relu"), built_in=True)
+register("random_fourier_features",
+         ModelInfo(lambda depth, draw="common": random_features("fourier", draw), _readout_macs,
+                   PackedForm("features", cosine_features, fixed_features=True), closed_form=True,
+                   parameters=_readout_parameters, activations=_mlp_activations, feature_map="fourier"),
          built_in=True)
-register("random_fourier_features", ModelInfo(lambda depth: random_features("fourier"), _readout_macs,
-                                              PackedForm("features", cosine_features, fixed_features=True),
-                                              closed_form=True, parameters=_readout_parameters,
-                                              activations=_mlp_activations), built_in=True)
 register("cnn1d", _conv_info("cnn1d", cnn1d_macs, cnn1d_parameters, cnn1d_activations, ("mnist1d",), mapped=True),
          built_in=True)
 register("cnn5", _conv_info("cnn5", cnn5_macs, cnn5_parameters, cnn5_activations, ("cifar10",)), built_in=True)
@@ -154,10 +159,11 @@ def model_info(name: str) -> ModelInfo:
 
 
 def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None = None, n_classes: int = 10,
-              widths: tuple[int, ...] = (1, 2), loss: str = "cross_entropy") -> Family:
+              widths: tuple[int, ...] = (1, 2), loss: str = "cross_entropy", feature_draw: str = "common") -> Family:
     """The model family called `name`, with `depth` hidden layers where the family has a depth; module families
     (`by_shape`) are built for one example of `input_shape` (H, W, C images; (L,) signals), `n_classes`, and members
-    of `widths` trained with `loss` (their padding is checked for those: `ddjax.models.module_family`)."""
+    of `widths` trained with `loss` (their padding is checked for those: `ddjax.models.module_family`); random
+    features (`feature_map`) drawn by `feature_draw`."""
     info = model_info(name)
     if info.build is None:
         trainable = ", ".join(k for k, v in MODELS.items() if v.build is not None)
@@ -167,6 +173,8 @@ def get_model(name: str, *, depth: int = 1, input_shape: tuple[int, ...] | None 
         if input_shape is None:
             raise ValueError(f"model {name!r} is built for the shape of one example: give the input_shape of one example")
         return info.build(depth, tuple(input_shape), n_classes, tuple(widths), loss)
+    if info.feature_map is not None:
+        return info.build(depth, feature_draw)
     return info.build(depth)
 
 

@@ -1,14 +1,17 @@
-"""`method="min_norm"`: the linear read-out solved in closed form, every member in one jitted program.
+"""`method="min_norm"`: the linear read-out solved in closed form, by one eigendecomposition per member.
 
 The read-out of a random-features member (its fixed first layer maps the first `n_train` samples to features
 Phi, one column per feature plus a constant column for the bias) is W = pinv(Phi) @ Y with Y the one-hot
 labels: the least-squares fit of smallest Frobenius norm, the point that gradient descent from zero converges
 to. For `dataset="gaussian_regression"` (model "linear") Phi is the Gaussian design itself and Y = y.
 
-Members are padded to the widest member of their group (features) and to the largest n_train (samples); the
-padded rows and columns are zero and are solved for exactly zero weight (see `min_norm_lstsq`), so a member's
-solution does not depend on its padding. Solving runs in float64: the Gram matrix squares the condition number
-of Phi, which is largest exactly at the interpolation threshold that the experiments are about.
+Gaussian-regression members are solved here, in jitted programs of members padded to the widest member of their
+group (features) and to the largest n_train (samples); the padded rows and columns are zero and are solved for
+exactly zero weight (see `min_norm_lstsq`), so a member's solution does not depend on its padding. A sweep's
+random-features read-outs are solved in stages over one draw (`ddjax.solvers.feature_stages`); `readout_member`
+solves one of them on its family's own parameters, the reference those stages are tested against. Solving runs
+in float64: the Gram matrix squares the condition number of Phi, which is largest exactly at the interpolation
+threshold that the experiments are about.
 """
 
 from __future__ import annotations
@@ -22,12 +25,8 @@ import numpy as np
 
 from ddjax.config import Config, validation_size
 from ddjax.data import gaussian_regression
-from ddjax.data.augment import standardize_on_host
-from ddjax.data.datasets import Dataset
 from ddjax.models.family import unit_mask
 from ddjax.training.member import member_eval
-from ddjax.training.members import shared_data, stack_members
-from ddjax.training.spec import CURVES, SharedData, TrainSpec
 from ddjax.training.width_groups import GroupPlan, plan_groups
 
 # Gram eigenvalues below this fraction of the largest count as zero: float64 eigh resolves eigenvalues to about
@@ -37,7 +36,6 @@ EIGENVALUE_RTOL = 1e-13
 # small anyway, compiling costs more than the padding it saves.
 MAX_GROUPS = 4
 SMALL_SWEEP_FLOPS = 1e10
-MIN_NORM_CURVES = (*CURVES, "weight_norm")
 
 
 def min_norm_lstsq(features: jax.Array, targets: jax.Array, *, row_mask: jax.Array | None = None,
@@ -179,24 +177,6 @@ class Groups(NamedTuple):
     groups: tuple  # Each group's stacked inputs.
     indices: tuple[np.ndarray, ...]  # Each group's member indices (of the grid without the ridge axis).
     group_widths: tuple[int, ...]
-
-
-def readout_groups(config: Config, dataset: Dataset, spec: TrainSpec, coords: dict[str, np.ndarray]) -> Groups:
-    """The random-features members of `coords` grouped by width, read out on the data set's rows."""
-    data = shared_data(dataset, config)
-    if spec.image is not None:  # No augmentation in a closed form: standardized and flattened once, on the host.
-        data = SharedData(*(jnp.asarray(standardize_on_host(np.asarray(x), spec.image)) for x in data[:2]),
-                          data.y_test)
-        spec = spec._replace(image=None)
-    n_max = max(config.n_train)
-    plan = _plan_groups(coords["width"], lambda w: _solve_cost(n_max, w + 1))
-    groups = tuple(stack_members(coords, index, dataset, config, spec, width)
-                   for index, width in zip(plan.indices, plan.max_widths))
-
-    def member(args):
-        return readout_member(spec, *args, data, config.ridge)
-
-    return Groups(lambda group: jax.lax.map(member, group), groups, plan.indices, plan.max_widths)
 
 
 def linear_groups(config: Config, coords: dict[str, np.ndarray]) -> list[Groups]:

@@ -2,8 +2,10 @@
 are checkpointed and resumed like trained ones. Registered with the trained layouts (`ddjax.training.layouts`),
 ahead of them in "auto": each holds only its own method.
 
-- `closed_form` (`method="min_norm"`): one program per group of members padded to one shape
-  (`ddjax.solvers.closed_form`); members that differ only in their ridge strength share one solve.
+- `closed_form` (`method="min_norm"`): random features in stages over one draw, one program per stage
+  (`ddjax.solvers.feature_stages`, with its memory plan); Gaussian regression's linear model in one program per
+  group of members padded to one shape (`ddjax.solvers.closed_form`). Members that differ only in their ridge
+  strength share one solve.
 - `gradient_descent` (`method="gradient_descent"`): every member in one program, its risk over time beside the
   closed form (`ddjax.solvers.gradient_descent`).
 """
@@ -15,7 +17,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from ddjax.solvers import closed_form, gradient_descent
+from ddjax.solvers import closed_form, feature_stages, gradient_descent
 from ddjax.training import layouts
 from ddjax.training.layouts.base import Context, Layout, MemberCurves, Plan, Record, SolvedProgram, method_refusal
 from ddjax.training.members import expand_members
@@ -38,14 +40,14 @@ def _float64_program(function, inputs, steps: int = 1) -> SolvedProgram:
 
 
 def plan_closed_form(context: Context) -> Plan:
-    """One program per group: its members' read-outs (or Gaussian-regression estimates) at every ridge strength."""
+    """Random features' read-outs: one program per stage (`feature_stages.plan_feature_stages`); Gaussian
+    regression: one program per group, its members' estimates at every ridge strength."""
     config = context.config
+    if feature_stages.solves_in_stages(config):
+        return feature_stages.plan_feature_stages(context)
     base = expand_members(dataclasses.replace(config, ridge=(0.0,)))  # ridge is the last axis: it varies fastest.
     with jax.enable_x64(True):
-        if context.dataset is None:
-            groups = closed_form.linear_groups(config, base)
-        else:
-            groups = [closed_form.readout_groups(config, context.dataset, context.spec, base)]
+        groups = closed_form.linear_groups(config, base)
     programs = [(g.solve, inputs, index) for g in groups for inputs, index in zip(g.groups, g.indices)]
     n_strengths = len(config.ridge)
 
@@ -86,8 +88,15 @@ def plan_gradient_descent(context: Context) -> Plan:
                 Record(gradient_descent.GD_CURVES, spec.eval_steps, np.float64, config.steps))
 
 
+def closed_form_memory(context: Context):
+    """The staged solve's memory plan (`feature_stages.memory_plan`), None for Gaussian regression."""
+    if not feature_stages.solves_in_stages(context.config):
+        return None
+    return feature_stages.memory_plan(context.config, context.dataset)
+
+
 CLOSED_FORM = Layout("closed_form", lambda config: method_refusal(config, "closed_form", "min_norm"),
-                     plan_closed_form, splits_members=lambda config: False)
+                     plan_closed_form, splits_members=lambda config: False, memory_plan=closed_form_memory)
 GRADIENT_DESCENT = Layout("gradient_descent",
                           lambda config: method_refusal(config, "gradient_descent", "gradient_descent"),
                           plan_gradient_descent, splits_members=lambda config: False)

@@ -33,7 +33,8 @@ def train_spec(config: Config, dataset: Dataset) -> TrainSpec:
     H * W * C inputs at the model boundary."""
     return TrainSpec(
         model=get_model(config.model, depth=config.depth, input_shape=model_input_shape(dataset),
-                        n_classes=dataset.n_classes, widths=config.width, loss=config.loss),
+                        n_classes=dataset.n_classes, widths=config.width, loss=config.loss,
+                        feature_draw=config.feature_draw),
         optimizer=config.optimizer,
         loss=config.loss, batch_size=config.batch_size, steps=config.steps,
         eval_steps=log_spaced_steps(config.steps, config.n_evals),

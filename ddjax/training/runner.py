@@ -31,17 +31,17 @@ def run_plan(plan: Plan, n_members: int, *, restore: Callable[[Any], Any] | None
     """
     first = plan.inputs(0) if plan.n_programs == 1 else None
     by_program = first is None or not first.resumable_within
-    saved = {**_empty_record(n_members, plan.record), "carry": plan.carry}
+    record, carry = _empty_record(n_members, plan.record), plan.carry
     states = None
     if by_program and restore is not None:
-        saved = _restored(restore, saved)
+        template = _shapes(plan.carry) if plan.carry_template is None else plan.carry_template(start_step)
+        record, carry = _restored(restore, record, template)
     elif restore is not None:
         states = restore(first.template())
     # Made after restoring, so a refused checkpoint prints its one-line error and nothing else.
     per_program = plan.record.steps_per_program
     total = per_program * plan.n_programs
     bar = _progress_bar(progress, total, description, min(start_step * (per_program if by_program else 1), total))
-    record, carry = saved, saved["carry"]
     compile_s = run_s = 0.0
     n_devices = 1
     try:
@@ -71,11 +71,18 @@ def _empty_record(n_members: int, record: Record) -> dict[str, Any]:
             "diverged_step": np.full(n_members, -1, np.int32)}
 
 
-def _restored(restore, saved) -> dict[str, Any]:
-    template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), saved)
-    restored = restore(template)  # Its dicts come back with sorted keys: rebuilt in the record's order.
-    return {"curves": {k: np.array(restored["curves"][k]) for k in saved["curves"]},
-            "diverged_step": np.array(restored["diverged_step"]), "carry": jax.tree.map(np.asarray, restored["carry"])}
+def _shapes(tree: Any) -> Any:
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), tree)
+
+
+def _restored(restore, record: dict[str, Any], carry_template: Any) -> tuple[dict[str, Any], Any]:
+    """The record and the carry of a checkpoint taken after some programs, as writable host arrays of the dtypes
+    they were saved in (float64 curves and carries included, whatever JAX's default)."""
+    with jax.enable_x64(True):
+        restored = restore({**_shapes(record), "carry": carry_template})
+        # Its dicts come back with sorted keys: rebuilt in the record's order.
+        return ({"curves": {k: np.array(restored["curves"][k]) for k in record["curves"]},
+                 "diverged_step": np.array(restored["diverged_step"])}, jax.tree.map(np.array, restored["carry"]))
 
 
 def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):

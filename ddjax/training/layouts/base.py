@@ -33,7 +33,8 @@ class Context(NamedTuple):
     spec: TrainSpec | None  # None where nothing is trained from shared data.
     coords: dict[str, np.ndarray]  # The members' coordinates (`ddjax.training.members.expand_members`).
     devices: Sequence[jax.Device] | None  # Split each program's member axis over these; None: one device, unsplit.
-    memory: tuple[Needs, Budget] | None
+    # The memory plan: the trainer's needs and budget (method="train"), or the layout's own (`Layout.memory_plan`).
+    memory: tuple[Needs, Budget] | Any
     cost: MemberCost | None = None  # The family's cost model (`ddjax.training.costs`); None without shared data.
 
 
@@ -117,6 +118,9 @@ class Plan(NamedTuple):
     record: Record
     devices: Sequence[jax.Device] | None = None  # Each program's member axis is split over these (None: unsplit).
     carry: Any = None  # What the first program receives (and each passes on to the next).
+    # j -> the shapes of the carry program j receives, which a run resumed before program j restores (None: those of
+    # `carry` for every j).
+    carry_template: Callable[[int], Any] | None = None
 
 
 def method_refusal(config: Config, layout: str, method: str = "train") -> str | None:
@@ -134,3 +138,6 @@ class Layout(NamedTuple):
     plan: Callable[[Context], Plan]
     # config -> whether its programs split the member axis over every device (False: one device, e.g. serial).
     splits_members: Callable[[Config], bool] = lambda config: True
+    # context -> the layout's own memory plan (`Context.memory` for `plan`), made by `ddjax.sweep.prepare` before
+    # anything runs, which it refuses (ConfigError, one line) if it cannot fit. None: the trainer's plan.
+    memory_plan: Callable[[Context], Any] | None = None
