@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: run first on a lent GPU machine; writes one JSON (default benchmarks/gpu-check.json).
+# The GPU check: run first on a GPU machine; writes one JSON (default benchmarks/gpu-check.json).
 #
 #   bash benchmarks/gpu_check.sh                  # full: an H100/H200, at most 450 s of parts
 #   bash benchmarks/gpu_check.sh --size tiny      # seconds on a CPU (the test); --size medium: minutes

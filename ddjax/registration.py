@@ -43,7 +43,7 @@ def add_row(table: dict[str, Any], built_in_names: set[str], registered_in: dict
 
 def caller_file(depth: int = 2) -> str | None:
     """The .py file of the code `depth` frames up (the caller of a register function), or None for a notebook
-    cell or an interactive session."""
+    cell or an interactive interpreter."""
     path = sys._getframe(depth).f_code.co_filename
     return str(pathlib.Path(path).resolve()) if path.endswith(".py") and pathlib.Path(path).is_file() else None
 

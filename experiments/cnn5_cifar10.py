@@ -18,7 +18,7 @@ Runtime:  projected, not measured. Counted FLOPs (`ddjax.models.conv.cnn5_macs`,
           variant's 4000 epochs, 1,564,000 steps, 3.0e19). At the 12.2 GFLOP/s this code measured for a cnn5
           training step on the 2-core CPU (AMD EPYC, under load from other jobs; k = 16, batch 128, Adam: 0.92 s
           a step for 11.2 GFLOP) that is about 25 years (adam: 78); at an assumed 40% of an H100's ~400 TFLOP/s
-          (160 TFLOP/s sustained; an assumption: no GPU was lent) about 17 hours (adam: 2.2 days).
+          (160 TFLOP/s sustained; an assumption: not yet measured on a GPU) about 17 hours (adam: 2.2 days).
 Result:   expected, not measured: Nakkiran et al. report the CNN's test error peaking near the k where the noisy
           training set is first fitted, then falling again as k grows.
 """

@@ -24,6 +24,6 @@ def get_config(name: str = "default") -> Config:
     config = replace(experiment_config("linear_samplewise"), n_train=(400,),
                      width=tuple(sorted({round(400 * g) for g in GAMMAS})), seed=tuple(range(10)))
     # The smoke test has 8 seeds: the risk near g = 1 is heavy-tailed across seeds, and with 4 the calibrated
-    # test (issue 12) finds the peak within seed noise (p = 0.11 on 6 widths); 8 seeds cost 0.1 s of solving.
+    # test finds the peak within seed noise (p = 0.11 on 6 widths); 8 seeds cost 0.1 s of solving.
     return variant(config, name, smoke=dict(n_train=(40,), width=(10, 20, 36, 44, 80, 160), seed=tuple(range(8)),
                                             n_bootstrap=50))

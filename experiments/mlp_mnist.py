@@ -51,15 +51,16 @@ from ddjax.experiment import variant
 
 
 def get_config(name: str = "default") -> Config:
-    """15 widths 2..1000 x 2 seeds, 4000 noisy MNIST training images, Adam for 20000 steps of batch 128."""
+    """15 widths 2..1000 x 7 seeds, 4000 noisy MNIST training images, Adam for 20000 steps of batch 128."""
     config = Config(
-        dataset="mnist", n_train=(4000,), label_noise=(0.2,), width=geometric_widths(2, 1000, 15), seed=(0, 1),
+        dataset="mnist", n_train=(4000,), label_noise=(0.2,), width=geometric_widths(2, 1000, 15),
+        seed=tuple(range(7)),
         model="mlp", depth=1, optimizer="adam", learning_rate=(1e-3,), batch_size=128, steps=20000,
         loss="cross_entropy", n_evals=20)
     return variant(
         config, name,
-        smoke=dict(n_train=(200,), width=(1, 4, 16, 64), steps=60, batch_size=32, n_evals=5, n_chunks=3,
-                   n_bootstrap=50),
+        smoke=dict(n_train=(200,), width=(1, 4, 16, 64), seed=(0, 1), steps=60, batch_size=32, n_evals=5,
+                   n_chunks=3, n_bootstrap=50),
         noise=dict(label_noise=(0.0, 0.1, 0.2), seed=(0,)),
         # A first look on a 2-core CPU: one seed, 6000 steps (192 epochs), 12 evaluations.
         cpu=dict(seed=(0,), steps=6000, n_evals=12),

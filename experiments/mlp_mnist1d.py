@@ -7,7 +7,7 @@ Runtime:  53 s for the whole command (50.2 s in the report: 44.0 s training) on 
           24 GiB) split into 2 devices, the CLI's default (one seed's packed stream on each); 1 min 16 s (65.0 s
           training) with --cpu-devices 1, measured back to back. One compiled program for all 30 members.
 Result:   double descent: true (the calibrated test of ddjax.analysis.verdict: p = 0.022 with the 2 seeds; it was "100%
-          of 500 bootstrap resamples" before issue 12, a share that also called peak-free curves double descent,
+          of 500 bootstrap resamples" under the old bootstrap rule, a share that also called peak-free curves double descent,
           and the bootstrap now gives intervals only). Test error falls from
           0.68 (width 4) to 0.555 (width 14), rises to a peak of 0.623 at width 114, just below the
           interpolation threshold at width 173 (train error 0), and falls again to 0.575 at width 1400.
@@ -16,7 +16,7 @@ Result:   double descent: true (the calibrated test of ddjax.analysis.verdict: p
           grows with noise, 0.489 / 0.579 / 0.628, i.e. 0.019 / 0.061 / 0.074 above the under-parameterized min.
           With one seed there is no seed noise to test against: against the binomial noise of the 1000 test
           samples (a lower bound) the verdict is false at noise 0 (p = 0.30: a 0.019 rise is what that noise
-          makes at the highest of the points near the threshold; it was true before issue 12, by min_rise
+          makes at the highest of the points near the threshold; it was true under the old rule, by min_rise
           alone) and true at 10% and 20% (p = 0.001); the summary says "one seed: not tested against seed noise".
           `mlp_mnist1d:early_stopping` holds out the last 20% of each member's 2000 examples (trains on 1600) and
           reads every member at its best eval step too (Nakkiran et al. 2019: early stopping removes most of the

@@ -21,12 +21,12 @@ Result:   by the rule, epoch-wise double descent in 1 of 6 widths, and only just
           split, one seed per device) the seed-mean curves show it in 0 of 6: width 776 falls to 0.569, rises to
           0.608 (step 23230) and falls only 0.012 to 0.597. On this data and budget the epoch-wise effect is within
           seed noise; the heatmap still shows the late rise of the widths near the threshold.
-          Re-run for issue 12 (the calibrated test of ddjax.analysis.verdict decides every verdict): 0 of 6 with one seed and
+          Re-run with the calibrated test of ddjax.analysis.verdict decides every verdict): 0 of 6 with one seed and
           0 of 6 with 2. In that run width 776 rose to 0.614 at step 7835 and fell only 0.0135 by the end (one
           seed; p = 0.23 against the test set's binomial noise, "not tested against seed noise"); with 2 seeds
           it fell 0.0075 after its peak (p = 0.60). Model-wise at the last step: 0.513 (16), peak 0.641 (111),
           0.572 (2048), true (p = 0.001 against the binomial noise of one seed; 2 seeds: p = 0.001).
-Searched for issue 26 (five settings the literature points to, each one sweep of 3 seeds with `--set`, on the
+Searched (five settings the literature points to, each one sweep of 3 seeds with `--set`, on the
           2-core Intel Xeon under load from other jobs; the curves named by `ddjax.analysis.epochwise.curve_shape`):
           epoch-wise double descent in none of 13 curves. Each width past the threshold either falls and stays
           (monotone descent, largest rise below 0.02) or is U-shaped (overfits the noisy labels and never falls

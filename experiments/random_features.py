@@ -13,7 +13,7 @@ Runtime:  1 min 36 s wall (compile 13 s) on the shared 2-core CPU (load ~5, so n
 Result:   closed form: the interpolation threshold is N = n = 400, where the train (squared) loss reaches 0
           (2.6e-15, against 0.069 at N = 318): the report's threshold is this loss-based one for closed-form
           read-outs, with the error-based one (N = 318, where the train classification error first reaches 0)
-          beside it, and the figure marks both (before issue 12 the threshold was 318). Test error peaks at
+          beside it, and the figure marks both (the error-based threshold is 318). Test error peaks at
           N = n = 400 in all three (bootstrap 90% interval [400, 400]):
           ReLU 0.901 at N = n against 0.735 at N = 40, 0.714 at N = 126 and 0.712 at N = 4000 (squared test
           loss 693 and read-out norm 5150 at N = n, 0.68 and 133 at N = 4000); fourier 0.880 at N = n, 0.686 at
@@ -22,7 +22,7 @@ Result:   closed form: the interpolation threshold is N = n = 400, where the tra
           gd: 4000 steps at learning rate 0.5 stop far from the min-norm solution (train loss 0.06 at N = 1000;
           the features' Gram matrices have condition numbers 1e4, 4e7 at N = n), and the peak is gone: test error
           falls from 0.81 to 0.76 with a 0.01 bump at N = 398, and the calibrated test calls it no double descent
-          (p = 0.80, 3 seeds; before issue 12 the old rule called that bump double descent). fourier and gaussian:
+          (p = 0.80, 3 seeds; the old bootstrap rule called that bump double descent). fourier and gaussian:
           the threshold by train loss is N = 400 as well (by train error 318 and 252), p = 0.001.
           tests/test_closed_form.py shows GD reaching the closed form on a well-conditioned problem.
 """

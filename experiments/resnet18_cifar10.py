@@ -17,7 +17,7 @@ Runtime:  projected, not measured. Counted FLOPs (`ddjax.models.conv.resnet18_ma
           sum_k MACs(k) = 4.66e13 FLOP; 4000 epochs are 1,564,000 such steps, 7.3e19 FLOP in all.
           At the 5.3 GFLOP/s this code measured for one ResNet18 training step on the 2-core CPU (AMD EPYC,
           under load from other jobs; k = 8, batch 128, Adam, patch-matmul convolutions: 1.28 s a step for 6.8 GFLOP), that is about 440 years; at an assumed 40% of an H100's
-          ~400 TFLOP/s (160 TFLOP/s sustained) (an assumption, not a measurement: no GPU was lent) it would be about
+          ~400 TFLOP/s (160 TFLOP/s sustained) (an assumption, not a measurement: not yet measured on a GPU) it would be about
           5.3 days. No GPU yet: the per-epoch time on a GPU is not measured.
 Result:   expected, not measured: Nakkiran et al. report test error falling with k, peaking near k = 10-12 where the
           15%-noisy training set is first fitted, then falling again to the lowest error at k = 64.

@@ -126,7 +126,7 @@ def test_resume_of_a_hostile_folder_runs_nothing_and_names_the_file_to_name(fini
 
 
 def _unfinished_with_named_family(tmp_path):
-    """An unfinished run of family named_net, registered by family.py (run here, as a user's session would)."""
+    """An unfinished run of family named_net, registered by family.py (run here, as a user's notebook would)."""
     family = tmp_path / "family.py"
     family.write_text(FAMILY)
     runpy.run_path(str(family))

@@ -4,8 +4,8 @@ Config validation, the sweep (which layout can hold a family), the cost model of
 and the closed-form solvers all ask `model_info(name)`. The table is open: `register(name, info)` adds a row, and
 the built-in families register through it as a user's do (`ddjax.models.user.register_model` makes the row of a
 user's flax module or `Family`). To add a built-in: write it for one member as a `Family`
-(`ddjax.models.family`: per example with `stateless_family`, or a flax module with `flax_family`), then register
-one `ModelInfo` row below.
+(`ddjax.models.family`: per example with `stateless_family`, or a flax module with
+`ddjax.models.module_family.module_family`), then register one `ModelInfo` row below.
 """
 
 from __future__ import annotations

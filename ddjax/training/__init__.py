@@ -1,2 +1,3 @@
-"""Training many members as one program: the trainer, its optimizers, the packed and grouped layouts of members,
-and the split of the member axis over devices."""
+"""Training many members as one program: the one engine (`engine.py`), the layouts that plan its programs
+(`layouts/`), the runner that runs and checkpoints them, memory planning and the split of the member axis over
+devices and hosts."""

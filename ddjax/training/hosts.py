@@ -98,17 +98,17 @@ def gather(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def from_main(task: Callable[[], Any]) -> Any:
-    """Runs `task` on process 0 only and returns its value on every process (JSON round-tripped elsewhere).
+def from_main(work: Callable[[], Any]) -> Any:
+    """Runs `work` on process 0 only and returns its value on every process (JSON round-tripped elsewhere).
 
-    A ConfigError (or any other failure) of the task is raised on every process, so all of them stop together.
+    A ConfigError (or any other failure) of `work` is raised on every process, so all of them stop together.
     """
     if jax.process_count() == 1:
-        return task()
+        return work()
     outcome, payload = None, b""
     if is_main():
         try:
-            outcome = task()
+            outcome = work()
             payload = b"o" + json.dumps(outcome).encode()
         except ConfigError as error:
             payload = b"e" + str(error).encode()
