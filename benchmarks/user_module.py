@@ -1,0 +1,89 @@
+"""A researcher's own flax module against the built-in MLP on the same sweep: whole-sweep time, compile time,
+programs and devices, alternated and repeated (CPU speed drifts within minutes).
+
+    PYTHONPATH=. python benchmarks/user_module.py                 # mlp_mnist1d's default sweep, 3 rounds
+    PYTHONPATH=. python benchmarks/user_module.py --quick         # 2000 steps, 1 round
+
+The module is ten lines of plain flax (Dense, ReLU, Dense) registered with `ddjax.register_model`: ddjax derives
+its padding from the module, checks it exact in float64, and trains its widths in width groups over every device,
+as the built-in conv families. The built-in MLP trains the same members in the packed layout. Both runs draw
+different initial values (the module's LeCun normal, the MLP's He), so only the cost is compared. Each round runs
+the two one after the other in fresh processes (`python -m ddjax.run`-equivalent `run_sweep` with
+`--cpu-devices 2` semantics through XLA_FLAGS), and the medians are reported. Writes benchmarks/user-module-cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROUND = r"""
+import json, sys, time
+import flax.linen as nn
+import ddjax
+from ddjax.sweep import run_sweep
+
+class Net(nn.Module):
+    width: int
+    n_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(self.n_classes)(nn.relu(nn.Dense(self.width)(x.reshape(x.shape[0], -1))))
+
+which, steps = sys.argv[1], int(sys.argv[2])
+if which == "user":
+    ddjax.register_model("net", Net)
+config = ddjax.replace(ddjax.experiment_config("mlp_mnist1d"), model="net" if which == "user" else "mlp",
+                       steps=steps, n_bootstrap=0)
+start = time.perf_counter()
+result = run_sweep(config)
+wall = time.perf_counter() - start
+print(json.dumps({"wall_seconds": wall, "compile_seconds": result.compile_seconds,
+                  "run_seconds": result.run_seconds, "n_compiles": result.n_compiles, "scheme": result.scheme,
+                  "n_programs": result.n_programs, "n_devices": result.n_devices, "groups": list(result.group_widths),
+                  "padding": result.padding, "padding_efficiency": result.padding_efficiency}))
+"""
+
+
+def one_round(which: str, steps: int) -> dict:
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": os.getcwd()}
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", ROUND, which, str(steps)], env=env, capture_output=True, text=True,
+                         check=True)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "process_seconds": time.perf_counter() - start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/user-module-cpu.json")
+    args = parser.parse_args()
+    steps, rounds = (2000, 1) if args.quick else (8000, args.rounds)
+    runs: dict[str, list[dict]] = {"user": [], "mlp": []}
+    for r in range(rounds):
+        for which in ("user", "mlp") if r % 2 == 0 else ("mlp", "user"):
+            runs[which].append(one_round(which, steps))
+            print(which, json.dumps(runs[which][-1]), flush=True)
+    median = {which: {key: statistics.median(run[key] for run in rs) for key in
+                      ("process_seconds", "wall_seconds", "compile_seconds", "run_seconds")}
+              for which, rs in runs.items()}
+    ratio = median["user"]["wall_seconds"] / median["mlp"]["wall_seconds"]
+    print(f"user module / built-in MLP, sweep wall time (median of {rounds}): {ratio:.2f}x; user compile "
+          f"{median['user']['compile_seconds']:.1f} s")
+    record = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "load_average_at_end": os.getloadavg(), "steps": steps, "rounds": rounds, "runs": runs,
+              "median": median, "ratio_user_to_builtin": ratio}
+    with open(args.out, "w") as f:
+        json.dump(record, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
