@@ -13,12 +13,7 @@ paper's other optimizer, Adam at 1e-4 for 4000 epochs, is the variant `adam`.
 Command:  python -m ddjax.run cnn5_cifar10 --out runs/cnn5     (Adam: cnn5_cifar10:adam; smoke test: cnn5_cifar10:smoke)
 Hardware: accelerators (see the projection); one GPU holds the grid's activations (roughly 40 k=64 networks'
           worth at batch 128, each far smaller than a ResNet18).
-Runtime:  projected, not measured. Counted FLOPs (`ddjax.models.conv.cnn5_macs`, 3 forward-sized passes per
-          training example): one step of the whole grid is 1.92e13 FLOP; 500K steps are 9.6e18 FLOP (the `adam`
-          variant's 4000 epochs, 1,564,000 steps, 3.0e19). At the 12.2 GFLOP/s this code measured for a cnn5
-          training step on the 2-core CPU (AMD EPYC, under load from other jobs; k = 16, batch 128, Adam: 0.92 s
-          a step for 11.2 GFLOP) that is about 25 years (adam: 78); at an assumed 40% of an H100's ~400 TFLOP/s
-          (160 TFLOP/s sustained; an assumption: not yet measured on a GPU) about 17 hours (adam: 2.2 days).
+Runtime:  projected, not measured: about 25 years on the 2-core CPU (AMD EPYC), about 17 hours on an H100 (assumed 160 TFLOP/s).
 Result:   expected, not measured: Nakkiran et al. report the CNN's test error peaking near the k where the noisy
           training set is first fitted, then falling again as k grows.
 """

@@ -12,21 +12,15 @@ from it (`ddjax.models.derived`), and since a module cannot be padded, each widt
 128) for 4000 steps, cross-entropy; test error on 4000 clean test samples.
 
 Command:  python -m ddjax.run custom_model     (smoke test: python -m ddjax.run custom_model:smoke)
-Runtime:  9 min 36 s for the whole command on the 2-core Intel Xeon CPU under load from other jobs (load average
-          5-12): 12 programs, one a width (compile 155.8 s, training 342.8 s; the widest, k = 96, took about
-          2.5 min).
-          One program holding all 12 widths (the first form) was still compiling after 11 minutes and was stopped.
+Runtime:  9 min 36 s for the whole command on the 2-core Intel Xeon CPU under load from other jobs (load average 5-12).
 Result:   measured (experiments/results/custom_model/): test error falls from 0.906 (k = 1) to 0.430 (k = 8),
           rises to a peak of 0.602 at k = 32 (0.598 at k = 48) while the train error falls (0.283 at k = 32), and
           the train error reaches 0 only at k = 96, the widest width, where the test error is 0.575. So the sweep
           ends at its interpolation threshold: it shows the rise to the peak but no over-parameterized regime,
           and `double_descent: false` (p = 0.83 against simulated peak-free curves with the 2 seeds' noise: the
-          fall after the peak, 0.027, is within that noise).
-          Wider, with seed 0 only (`--set width=128,192 --set seed=0`, 7 min 9 s, experiments/results/
-          custom_model-wide/): train error 0, test error 0.565 (k = 128) and 0.550 (k = 192), against seed 0's
-          0.625 at the peak (k = 32), 0.595 at k = 96 and 0.470 at its best below the peak (k = 8): beyond the
-          threshold the test error keeps falling, slowly, but stays far above the under-parameterized minimum
-          at these widths and 4000 steps. Not run: wider widths, 2 seeds beyond k = 96, longer training.
+          fall after the peak, 0.027, is within that noise). Wider, seed 0 only (`--set width=128,192 --set
+          seed=0`): train error 0, test error 0.565 (k = 128) and 0.550 (k = 192), still falling slowly but far
+          above seed 0's best below the peak, 0.470 (k = 8); details in docs/experiments.md.
 """
 
 import flax.linen as nn

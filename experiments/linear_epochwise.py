@@ -2,32 +2,26 @@
 
 Heckel & Yilmaz (2020) and Pezeshki et al. (2022): when features are learned at different speeds, the test risk
 over training is a sum of one bias-variance U per speed, and the sum can fall, rise (the fast features fit their
-noise) and fall again (the slow features are learned). Here: p = 100 features in two blocks of scales 1 and 0.1
-(learned 100 times apart), n = 500 samples, r^2 = 1, s^2 = 5, full-batch gradient descent at rate 0.1 for
-20000 steps from zero, 10 seeds (`ddjax.data.multiscale_regression`, `ddjax.solvers.gradient_descent`). The risk
-over time given each seed's design, averaged over the label noise, is recorded beside the trained risk as
-`theory_risk` (closed form from the design's eigendecomposition); report.json's `gd_theory` compares the two, and
-the epoch-wise verdict runs on the trained curves. Variant `one_scale`: every feature at scale 1 (no second
-descent in the theory: a U).
+noise) and fall again (the slow features are learned).
 
-Command:  python -m ddjax.run linear_epochwise   (python -m ddjax.run linear_epochwise:one_scale; smoke test:
-          python -m ddjax.run linear_epochwise:smoke)
-Runtime:  20 s for the whole command (compile 2.8 s, gradient descent 12.5 s for 10 members x 20000 steps, in
-          float64) on the 2-core Intel Xeon CPU under load from other jobs (load average 11); one_scale 19 s;
-          smoke 8 s.
+Config: p = 100 features in two blocks of scales 1 and 0.1 (learned 100 times apart), n = 500 samples, r^2 = 1,
+s^2 = 5, full-batch gradient descent at rate 0.1 for 20000 steps from zero, 10 seeds
+(`ddjax.data.multiscale_regression`, `ddjax.solvers.gradient_descent`). The risk over time given each seed's
+design, averaged over the label noise, is recorded beside the trained risk as `theory_risk` (closed form from the
+design's eigendecomposition); report.json's `gd_theory` compares the two, and the epoch-wise verdict runs on the
+trained curves. Variant `one_scale`: every feature at scale 1 (no second descent in the theory: a U).
+
+Command:  python -m ddjax.run linear_epochwise   (variants: linear_epochwise:one_scale, linear_epochwise:smoke)
+Runtime:  20 s for the whole command on the 2-core Intel Xeon CPU under load from other jobs (load average 11).
 Result:   the trained risk (seed mean) is within 0.62% of the closed form at every eval step (at most 0.75
           standard errors of the seeds' differences, which come from the label-noise draw alone). Both show
           epoch-wise double descent: the trained risk falls from 6.00 to 5.751 at step 6 (the fast block is
           learned), rises 0.267 to 6.018 at step 58 (it fits its noise), falls 0.182 to 5.837 at step 572 (the
-          slow block is learned), then rises to 6.283 at step 20000 (least squares' own overfitting); the closed
-          form: 5.757 (step 6), 6.035 (step 58), 5.845 (step 737), 6.244. The calibrated epoch-wise verdict:
-          true, p = 0.003 (10 seeds). `one_scale`: the closed form is a U (5.522 at step 6, then up 0.722 to
-          6.244), the trained curves U-shaped (5.526 at step 6, +0.757, rise test p = 0.001), verdict false (no
-          peak to test). Over 100 seeds cut into 10 groups of 10 (one sweep of each variant, 5 min 48 s and
-          3 min under load): the verdict is true in 9 of 10 groups with two scales (the tenth U-shaped) and in 0 of
-          10 with one scale; the 100-seed mean is within 0.31% (1.4 standard errors) of the closed form with two
-          scales and 0.11% (0.44) with one, each group within 2.1%. smoke (40 features, 200 samples, 5000 steps):
-          true, p = 0.002, within 2.0% (2.1 standard errors) of its closed form.
+          slow block is learned), then rises to 6.283 at step 20000 (least squares' own overfitting). The
+          calibrated epoch-wise verdict: true, p = 0.003 (10 seeds); over 100 seeds in 10 groups of 10, true in 9
+          of 10 groups. `one_scale`: the closed form is a U (5.522 at step 6, then up 0.722 to 6.244), the trained
+          curves U-shaped (5.526 at step 6, +0.757, rise test p = 0.001), verdict false (no peak to test; 0 of 10
+          groups).
 """
 
 from ddjax.config import Config

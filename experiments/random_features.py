@@ -1,5 +1,8 @@
 """Model-wise double descent of random-feature regression (Belkin et al. 2019) on MNIST-1D.
 
+The test error of a minimum-norm least-squares read-out on N random features peaks where N equals the number n of
+training samples (the interpolation threshold) and falls again as N grows beyond it.
+
 N random ReLU features (fixed Gaussian first layer, 1/sqrt(N) scaling) and a linear read-out (plus bias) fitted
 to one-hot labels as the minimum-norm least-squares solution, solved in closed form for every N in one program
 (`method="min_norm"`, float64); N runs over 21 values from n/10 to 10 n around the n = 400 training samples,
@@ -8,23 +11,16 @@ to one-hot labels as the minimum-norm least-squares solution, solved in closed f
 Command:  python -m ddjax.run random_features          (smoke test: python -m ddjax.run random_features:smoke)
 Variants: fourier (random Fourier features), gaussian (the synthetic Gaussian teacher data, 40 dims, 10 classes),
           gd (the read-out trained by full-batch gradient descent from zero, n = 100, N from 10 to 1000).
-Runtime:  1 min 36 s wall (compile 13 s) on the shared 2-core CPU (load ~5, so noisy); fourier 1 min 56 s,
-          gaussian 1 min 47 s, gd 54 s.
-Result:   closed form: the interpolation threshold is N = n = 400, where the train (squared) loss reaches 0
-          (2.6e-15, against 0.069 at N = 318): the report's threshold is this loss-based one for closed-form
-          read-outs, with the error-based one (N = 318, where the train classification error first reaches 0)
-          beside it, and the figure marks both (the error-based threshold is 318). Test error peaks at
-          N = n = 400 in all three (bootstrap 90% interval [400, 400]):
-          ReLU 0.901 at N = n against 0.735 at N = 40, 0.714 at N = 126 and 0.712 at N = 4000 (squared test
-          loss 693 and read-out norm 5150 at N = n, 0.68 and 133 at N = 4000); fourier 0.880 at N = n, 0.686 at
-          N = 4000; gaussian 0.881 at N = n, 0.616 at N = 4000; double descent: yes (calibrated test, 3 seeds:
-          p = 0.001, the smallest its 1000 simulations give).
-          gd: 4000 steps at learning rate 0.5 stop far from the min-norm solution (train loss 0.06 at N = 1000;
-          the features' Gram matrices have condition numbers 1e4, 4e7 at N = n), and the peak is gone: test error
-          falls from 0.81 to 0.76 with a 0.01 bump at N = 398, and the calibrated test calls it no double descent
-          (p = 0.80, 3 seeds; the old bootstrap rule called that bump double descent). fourier and gaussian:
-          the threshold by train loss is N = 400 as well (by train error 318 and 252), p = 0.001.
-          tests/test_closed_form.py shows GD reaching the closed form on a well-conditioned problem.
+Runtime:  1 min 36 s wall on the shared 2-core CPU (load ~5, so noisy); fourier 1 min 56 s, gaussian 1 min 47 s, gd 54 s.
+Result:   test error peaks at N = n = 400 in all three (bootstrap 90% interval [400, 400]), the interpolation
+          threshold by train (squared) loss, which reaches 0 there (2.6e-15, against 0.069 at N = 318); the
+          report gives the error-based threshold (N = 318) beside it. ReLU 0.901 at N = n against 0.735 at
+          N = 40, 0.714 at N = 126 and 0.712 at N = 4000 (squared test loss 693 and read-out norm 5150 at N = n,
+          0.68 and 133 at N = 4000); fourier 0.880 at N = n, 0.686 at N = 4000; gaussian 0.881 at N = n, 0.616 at
+          N = 4000; double descent: yes in all three (calibrated test, 3 seeds: p = 0.001, the smallest its 1000
+          simulations give). gd: 4000 steps at learning rate 0.5 stop far from the min-norm solution (train loss
+          0.06 at N = 1000), and the peak is gone: test error falls from 0.81 to 0.76 with a 0.01 bump at N = 398,
+          and the calibrated test calls it no double descent (p = 0.80, 3 seeds).
 """
 
 from ddjax.config import Config, geometric_widths

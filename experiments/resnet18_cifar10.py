@@ -12,13 +12,7 @@ Command:  python -m ddjax.run resnet18_cifar10 --out runs/fig1     (smoke test: 
 Hardware: accelerators: far beyond a CPU (see the projection), and beyond one GPU's memory for all 320 members
           at once (activations of the whole grid at batch 128: roughly 160 k=64 networks' worth); run it on
           several devices (the member axis is split over the local devices) or a subset of widths per run.
-Runtime:  projected, not measured. Counted FLOPs (`ddjax.models.conv.resnet18_macs`, 3 forward-sized passes per
-          training example): one step of the whole grid (k = 1..64, 5 seeds, batch 128) is 2 x 3 x 128 x 5 x
-          sum_k MACs(k) = 4.66e13 FLOP; 4000 epochs are 1,564,000 such steps, 7.3e19 FLOP in all.
-          At the 5.3 GFLOP/s this code measured for one ResNet18 training step on the 2-core CPU (AMD EPYC,
-          under load from other jobs; k = 8, batch 128, Adam, patch-matmul convolutions: 1.28 s a step for 6.8 GFLOP), that is about 440 years; at an assumed 40% of an H100's
-          ~400 TFLOP/s (160 TFLOP/s sustained) (an assumption, not a measurement: not yet measured on a GPU) it would be about
-          5.3 days. No GPU yet: the per-epoch time on a GPU is not measured.
+Runtime:  projected, not measured: about 440 years on the 2-core CPU (AMD EPYC), about 5.3 days on an H100 (assumed 160 TFLOP/s).
 Result:   expected, not measured: Nakkiran et al. report test error falling with k, peaking near k = 10-12 where the
           15%-noisy training set is first fitted, then falling again to the lowest error at k = 64.
 """
