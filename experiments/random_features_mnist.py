@@ -13,8 +13,7 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
           12500 of which the last 20% are held out for validation, so the read-out fits n = 10^4 as above;
           report.json's `regularization` gives the optimally regularized curve (oracle on the test set, and the
           choice on the validation rows) with its monotone verdict, regularization.png draws every strength.
-          Projected, not run: about 12 h on the 2-core CPU (the default's 5 h projection times 2.35, the ratio of
-          ridge_small's time to the min-norm sweep of its size measured earlier, both under load; rough).
+          Measured at full size: Runtime and Result below.
           ridge_small: the same at 1/8 scale (n_train = 1250, fitting n = 1000, N from 100 to 6000), run on real
           MNIST (python -m ddjax.run random_features_mnist:ridge_small).
           Measured (ridge_small, real MNIST from the deeplearning.net pickle, one
@@ -32,23 +31,21 @@ Variant:  ridge: 6 ridge strengths (0, 1e-6 .. 1e-2; `ridge` axis, one eigendeco
 Data:     real MNIST, imported into the cache from the deeplearning.net pickle (`python -m ddjax.data import
           mnist mnist.pkl.gz`, content sha256 checked; see docs/data.md).
 Runtime:  `small`, measured on real MNIST: 3 min 3 s for the whole command (compile 12.2 s, solve 164.9 s) on the
-          2-core Intel Xeon, under load from other jobs (load average 5-8). The full size (n = 10^4) is
-          not yet run on real MNIST: projected at about 5 h on the 2-core CPU, by a flop count 65x the small variant's
-          (features of the training and test images, the Gram matrix of the smaller side, its
-          eigendecomposition, members padded to their group's width); the same count predicted 3.4x from n = 1000
-          to 2000 where 2.9x was measured on random images, so it may overestimate. Memory: the widest group's
-          members (N = 60000) hold float64 features of the 10^4 training and the 10^4 test images, 4.8 GB each.
-Result:   `small` on real MNIST (n = 2000, one feature draw; experiments/results/random_features_mnist-small/):
-          test error 0.155 (N = 200) falls to 0.121 (N = 783), rises to a sharp peak of 0.847 at N = n = 2000
-          (0.373 at N = 1800, 0.375 at N = 2179), then falls to 0.067 at N = 12000, below the under-parameterized
-          minimum; the test squared loss peaks at N = n too (86.4, against 0.19 at N = 556 and 0.111 at
-          N = 12000), and so does the read-out's norm (2198, against 209 at N = 1800 and 236 at N = 2179). The
-          train loss reaches 0 at N = n (the threshold; the train error is 0 from N = 1549). `double_descent:
-          true` (one seed, so tested only against the 10000 test images' binomial noise: p = 0.001). This is
-          Belkin et al.'s (2019) Fig. 2 at 1/5 scale: zero-one and squared test loss and the norm peak at N = n,
-          and the test error at large N drops below the under-parameterized minimum. The full n = 10^4 is
-          expected to show the same at N = 10^4 (not run). The smoke variant runs on tiny files in the real
-          format in the tests.
+          2-core Intel Xeon, under load from other jobs (load average 5-8). The full size is solved in stages over
+          one common draw (docs/random_features_scale.md): on real MNIST on the 2-core AMD EPYC under load from
+          other jobs (load average 6-9), the default's 16 stages took 35.7 min (2145 s, summed over three processes
+          that each resumed the last one's checkpoint), `ridge` 49.4 min (2965 s, one process, peak RSS 6.9 GB);
+          targets 20 and 30 min: missed under that load; not yet timed on a quiet machine. Both ran through
+          `benchmarks/random_features_scale.py`, which drives the stages the closed-form layout runs, not
+          through this command; the memory plan keeps a stage within half the host's RAM (5.97 GiB at N = 9000).
+Result:   full size (n = 10^4, one draw; benchmarks/random-features-scale-min-norm-cpu.json): test error 0.0645
+          (N = 1000) falls to 0.0486 (N = 3915, the under-parameterized minimum), rises to a peak of 0.849 at
+          N = n = 10^4 (0.235 at N = 9000, 0.220 at 10896), then falls to 0.0320 at N = 60000, below the
+          under-parameterized minimum: Belkin et al.'s (2019) Fig. 2. `ridge` (benchmarks/random-features-scale-
+          ridge-cpu.json): lambda = 0 gives the same curve; lambda >= 1e-6 removes the peak (1e-6: 0.0382 at
+          N = n, 0.0312 at 60000). `small` on real MNIST (n = 2000; experiments/results/random_features_mnist-small/):
+          0.121 (N = 783) -> peak 0.847 at N = n -> 0.067 at N = 12000; the test loss and the read-out's norm peak
+          at N = n too; `double_descent: true` (one seed: p = 0.001 against the test images' binomial noise).
 """
 
 from ddjax.config import Config, geometric_widths

@@ -13,8 +13,19 @@ Each member's linearized risk over training is overlaid in closed form (`theory=
 
 Command:  python -m ddjax.run two_layer_epochwise   (python -m ddjax.run two_layer_epochwise:matched; power: 50
           seeds at width 1024; smoke test: python -m ddjax.run two_layer_epochwise:smoke)
-Runtime:  TBD
-Result:   TBD
+Runtime:  33 s for the whole command (compile 2.5 s, training 16.9 s, the closed forms the rest), `:matched` 34 s;
+          2-core AMD EPYC, quiet.
+Result:   (experiments/results/two_layer_epochwise/, -matched/; seed means of 5 seeds). Width 1024: the test risk
+          falls to 1.275 (step 3), rises 0.142 to 1.418 (step 44), falls 0.438 to 0.979 (step 3070), then rises
+          to 1.296: epoch-wise double descent, p = 0.004. Its closed form: 1.269 (3), 1.418 (44), 1.054 (3888),
+          1.268. Width 256: a rise of 0.083 on the way down, verdict false, though its closed form shows the
+          shape. `:matched`: U-shaped at both widths (0.717 at step 89 at width 1024, 0.765 at 256), no
+          epoch-wise double descent, and early-stopped risk lower: 0.717 against 0.979 (1024), 0.765 against
+          0.875 (256). Agreement with the closed form (largest relative deviation of the seed mean over all
+          steps): default 0.148 at width 256, 0.085 at 1024 (0.017 at 4096 in benchmarks/epochwise_regime.py,
+          roughly 1/width); matched 0.041 up to its early-stopping step at 1024, 0.655 over all steps (the
+          trained network later overfits far less than the linearization predicts). Power (`:power`, 50 seeds
+          at width 1024 cut into 10 groups of 5, benchmarks/seed_groups.py): POWER_RESULT.
 """
 
 from ddjax.config import Config

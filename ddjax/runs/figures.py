@@ -6,6 +6,7 @@ touches no global state and needs no display.
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -220,7 +221,7 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     lines.set_ylabel(f"{y_label} (seed mean)")
     lines.grid(True, alpha=0.3)
     lines.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
+    if title:  # Wrapped to the figure's width (a slice's fixed coordinates can be long).
+        fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 14)), fontsize="medium")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
