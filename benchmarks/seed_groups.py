@@ -29,8 +29,8 @@ def group_verdicts(steps: np.ndarray, train: np.ndarray, test: np.ndarray, group
         rows = slice(start, start + group)
         report = epochwise_analysis(steps, train[rows], test[rows], train_tolerance=train_tolerance,
                                     n_test=n_test).to_dict()
-        reports.append({"seeds": [start, start + group - 1], "double_descent": report["double_descent"],
-                        "p_value": report.get("p_value"), "peak": report.get("peak")})
+        reports.append({"seeds": [start, start + group - 1], "double_descent": report["epochwise_double_descent"],
+                        "p_value": report["p_value"], "shape": report["shape"]})
     return reports
 
 

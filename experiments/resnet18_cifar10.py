@@ -12,7 +12,8 @@ Command:  python -m ddjax.run resnet18_cifar10 --out runs/fig1     (smoke test: 
 Hardware: accelerators: far beyond a CPU (see the projection), and beyond one GPU's memory for all 320 members
           at once (activations of the whole grid at batch 128: roughly 160 k=64 networks' worth); run it on
           several devices (the member axis is split over the local devices) or a subset of widths per run.
-Runtime:  projected, not measured: about 440 years on the 2-core CPU (AMD EPYC), about 5.3 days on an H100 (assumed 160 TFLOP/s).
+Runtime:  projected, not measured: about 440 years on the 2-core AMD EPYC, about 5.3 days on an H100 (assumed
+          160 TFLOP/s).
 Result:   expected, not measured: Nakkiran et al. report test error falling with k, peaking near k = 10-12 where the
           15%-noisy training set is first fitted, then falling again to the lowest error at k = 64.
 """
