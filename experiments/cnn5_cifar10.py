@@ -13,7 +13,7 @@ paper's other optimizer, Adam at 1e-4 for 4000 epochs, is the variant `adam`.
 Command:  python -m ddjax.run cnn5_cifar10 --out runs/cnn5     (Adam: cnn5_cifar10:adam; smoke test: cnn5_cifar10:smoke)
 Hardware: accelerators (see the projection); one GPU holds the grid's activations (roughly 40 k=64 networks'
           worth at batch 128, each far smaller than a ResNet18).
-Runtime:  projected, not measured: about 25 years on the 2-core AMD EPYC, about 17 hours on an H100 (assumed
+Runtime:  projected, not measured: about 25 years on the 2-core AMD EPYC CPU, about 17 hours on an H100 (assumed
           160 TFLOP/s).
 Result:   expected, not measured: Nakkiran et al. report the CNN's test error peaking near the k where the noisy
           training set is first fitted, then falling again as k grows.

@@ -9,7 +9,7 @@ error on the 10000 clean test images. 7 seeds: the smallest count with 90% power
 
 Command:  python -m ddjax.run mlp_mnist     (variants: mlp_mnist:cpu, mlp_mnist:noise, mlp_mnist:smoke)
 Variant:  cpu: one seed, 6000 steps, 12 evaluations; noise: label noise 0, 10%, 20% in one run, one seed.
-Runtime:  7 seeds: not run to the end here (2.0 steps/s on the 2-core AMD EPYC under load, about 23 min projected
+Runtime:  7 seeds: not run to the end here (2.0 steps/s on the 2-core AMD EPYC CPU under load, about 23 min projected
           on the quiet 2-core Intel Xeon from the 2-seed run's 6 min 42 s); `cpu` 4 min 35 s under load.
 Result:   2 seeds (experiments/results/mlp_mnist/): test error 0.339 at width 5 rises to a peak of 0.376 at
           width 18, the interpolation threshold, then falls to 0.155 at width 1000, the seeds within 0.01;

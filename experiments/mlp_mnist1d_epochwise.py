@@ -12,7 +12,7 @@ noise, widths 64, 256, 1024, 2 seeds, plain SGD at 0.1 for 30000 steps, the firs
 read-out's and equal (one heatmap each).
 
 Command:  python -m ddjax.run mlp_mnist1d_epochwise    (smoke test: python -m ddjax.run mlp_mnist1d_epochwise:smoke)
-Runtime:  62 s for the whole command, `layer_rates` 51 s (2-core AMD EPYC, quiet).
+Runtime:  62 s for the whole command, `layer_rates` 51 s (2-core AMD EPYC CPU, quiet).
 Result:   one seed: the verdict is true for 1 of 6 widths: width 776 falls to 0.571 (step 891), rises 0.052 to
           0.623 (step 23230) and falls 0.0205 to 0.602 at the end, p = 0.041 against the test set's binomial noise
           only (one seed: not tested against seed noise, a lower bound of the noise).

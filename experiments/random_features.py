@@ -11,7 +11,7 @@ to one-hot labels as the minimum-norm least-squares solution, solved in closed f
 Command:  python -m ddjax.run random_features          (smoke test: python -m ddjax.run random_features:smoke)
 Variants: fourier (random Fourier features), gaussian (the synthetic Gaussian teacher data, 40 dims, 10 classes),
           gd (the read-out trained by full-batch gradient descent from zero, n = 100, N from 10 to 1000).
-Runtime:  12 s for the whole command, 2-core AMD EPYC, quiet.
+Runtime:  12 s for the whole command, 2-core AMD EPYC CPU, quiet.
 Result:   test error peaks at N = n = 400 (bootstrap 90% interval [400, 400]), the interpolation threshold by
           train (squared) loss, which reaches 0 there; the report gives the error-based threshold (N = 252)
           beside it. ReLU (features now a common draw across N): 0.888 at N = n against 0.732 at N = 80 and 0.709

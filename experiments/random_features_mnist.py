@@ -9,7 +9,7 @@ standardized pixels, a linear read-out fitted to one-hot labels in closed form (
 Command:  python -m ddjax.run random_features_mnist     (variants: small, ridge, ridge_small, smoke)
 Variant:  small: n = 2000, N from 200 to 12000. ridge: 6 ridge strengths 0, 1e-6 .. 1e-2 and a 20% validation
           split (n_train = 12500, fitting 10^4). ridge_small: the same at n = 1000.
-Runtime:  full size through the staged solver (benchmarks/random_features_scale.py), 2-core AMD EPYC under load
+Runtime:  full size through the staged solver (benchmarks/random_features_scale.py), 2-core AMD EPYC CPU under load
           6-9: 35.7 min (ridge 49.4 min, peak RSS 6.9 GB); small 32 s, ridge_small 23 s (quiet).
 Result:   full size (n = 10^4): test error 0.0645 (N = 1000) falls to 0.0486 (N = 3915, the under-parameterized
           minimum), peaks at 0.849 at N = n, then falls to 0.0320 at N = 60000, below that minimum: Belkin et al.'s

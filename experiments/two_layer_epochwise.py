@@ -10,7 +10,7 @@ Default: the first layer 21 x slower (rho = 0.01 of the matched ratio). `:matche
 member's linearized risk over training is overlaid in closed form (`theory=linearized`). docs/epochwise.md.
 
 Command:  python -m ddjax.run two_layer_epochwise   (variants: matched, power, power_matched, smoke)
-Runtime:  33 s (`:matched` 34 s, `:power` 2 min 49 s), 2-core AMD EPYC, quiet.
+Runtime:  33 s (`:matched` 34 s, `:power` 2 min 49 s), 2-core AMD EPYC CPU, quiet.
 Result:   seed means of 5 seeds (experiments/results/two_layer_epochwise/, -matched/). Width 1024: the test risk
           falls to 1.275 (step 3), rises 0.142 to 1.418 (step 44), falls 0.438 to 0.979 (step 3070), then rises
           to 1.296: epoch-wise double descent, p = 0.004; closed form 1.269, 1.418, 1.054 (step 3888), 1.268.

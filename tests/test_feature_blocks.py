@@ -13,7 +13,7 @@ from ddjax.models.families import padded_normal, random_features
 from ddjax.models.feature_draws import CHUNK, feature_block, feature_params
 from ddjax.runs.checkpoint import load_checkpoint, restore_state, save_checkpoint
 from ddjax.solvers.closed_form import readout_member
-from ddjax.solvers.feature_blocks import (carry_template, initial_carry, make_problem, plan_stages, restore_carry,
+from ddjax.solvers.feature_blocks import (carry_template, initial_carry, make_problem, plan_stages,
                                           run_stage)
 from ddjax.solvers.feature_memory import plan_block, stage_bytes
 from ddjax.training.spec import Members, SharedData, TrainSpec
@@ -143,7 +143,7 @@ def test_the_family_draws_a_prefix_of_the_common_sequence(feature_map):
     assert np.any(large["b"] != 0) == (feature_map == "fourier")
 
 
-@pytest.mark.parametrize("restore", ["restore_carry", "restore_state"])
+@pytest.mark.parametrize("restore", ["host", "device"])
 def test_resuming_from_a_checkpoint_after_any_stage_gives_identical_curves(tmp_path, restore):
     problem = problem_of(0.2)
     n_fit = len(problem.x_fit)
@@ -159,8 +159,8 @@ def test_resuming_from_a_checkpoint_after_any_stage_gives_identical_curves(tmp_p
         del carry
         checkpoint = load_checkpoint(folder)
         template = carry_template(stages, checkpoint.step, problem)
-        if restore == "restore_carry":
-            carry = restore_carry(checkpoint, template)
+        if restore == "host":
+            carry = restore_state(checkpoint, template, host=True)
         else:
             with jax.enable_x64(True):
                 carry = restore_state(checkpoint, template)
@@ -175,8 +175,8 @@ def test_a_checkpoint_of_another_stage_is_refused(tmp_path):
     stages = plan_stages(widths_around(N_TRAIN), N_TRAIN)
     carry, _, _ = run_stage(initial_carry(problem), stages[0], problem, block=7)
     save_checkpoint(tmp_path, 1, carry, config={})
-    with pytest.raises(ConfigError, match="does not hold"):
-        restore_carry(load_checkpoint(tmp_path), carry_template(stages, 4, problem))
+    with pytest.raises(ConfigError, match="does not match"):
+        restore_state(load_checkpoint(tmp_path), carry_template(stages, 4, problem), host=True)
 
 
 def test_the_block_size_does_not_change_the_curves_beyond_rounding():

@@ -140,8 +140,9 @@ def check_config(checkpoint: Checkpoint, config: dict[str, Any]) -> None:
                           f"{', '.join(differences)}); delete it to restart the run from step 0")
 
 
-def restore_state(checkpoint: Checkpoint, template: Any) -> Any:
-    """The checkpoint's leaves in the structure of `template` (a pytree of arrays or `ShapeDtypeStruct`s).
+def restore_state(checkpoint: Checkpoint, template: Any, *, host: bool = False) -> Any:
+    """The checkpoint's leaves in the structure of `template` (a pytree of arrays or `ShapeDtypeStruct`s), as jax
+    arrays, or with `host` as writable numpy arrays (a staged solve's carry, `ddjax.solvers.feature_blocks`).
 
     Raises ConfigError if the saved signature differs from the template's, e.g. a checkpoint written by another
     version of the trainer, or by a packed sweep cut into parts for another device count.
@@ -163,7 +164,7 @@ def restore_state(checkpoint: Checkpoint, template: Any) -> Any:
                           f"another ddjax version, or on another number of devices?); delete it to restart the run "
                           f"from step 0")
     treedef = jax.tree.structure(template)
-    return jax.tree.unflatten(treedef, [jnp.asarray(leaf) for leaf in checkpoint.leaves])
+    return jax.tree.unflatten(treedef, [np.array(leaf) if host else jnp.asarray(leaf) for leaf in checkpoint.leaves])
 
 
 def discard_partial_write(run_dir: str | os.PathLike) -> None:

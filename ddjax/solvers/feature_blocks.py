@@ -35,7 +35,6 @@ import numpy as np
 
 from ddjax.config import ConfigError
 from ddjax.models.feature_draws import DRAWS, feature_block
-from ddjax.runs.checkpoint import Checkpoint, state_signature
 from ddjax.solvers import symmetric
 from ddjax.solvers.feature_solves import activate, solve_features, solve_samples
 
@@ -103,7 +102,7 @@ def plan_stages(widths: Sequence[int], n_fit: int, *, draw: str = "common") -> l
 
 def carry_template(stages: Sequence[Stage], index: int, problem: Problem) -> Carry:
     """Shapes and dtypes (`jax.ShapeDtypeStruct`s) of the carry that stage `index` takes: the template that
-    `restore_carry` and `ddjax.runs.checkpoint.restore_state` check a checkpoint against."""
+    `ddjax.runs.checkpoint.restore_state` checks a checkpoint against."""
     if index == 0 or index == len(stages) or stages[index].start == 0:  # len(stages): after the last
         return _carry_shapes(problem, grams=False, features=0)
     before = stages[index - 1]
@@ -113,16 +112,6 @@ def carry_template(stages: Sequence[Stage], index: int, problem: Problem) -> Car
 def initial_carry(problem: Problem) -> Carry:
     """The carry of the first stage (and of every stage of independent draws): no features yet."""
     return _zeros(_carry_shapes(problem, grams=False, features=0))
-
-
-def restore_carry(checkpoint: Checkpoint, template: Any) -> Any:
-    """A checkpoint's state (`save_checkpoint`) as writable host arrays in the structure of `template` (e.g. a
-    `carry_template`, or a pytree holding one); one saved from another state is refused (ConfigError), as
-    `ddjax.runs.checkpoint.restore_state` refuses it, which returns the same values as jax arrays."""
-    if checkpoint.signature != state_signature(template):
-        raise ConfigError(f"checkpoint {checkpoint.path!r} does not hold this state of the random-features solve "
-                          f"(another stage, problem or version); delete it to restart the run")
-    return jax.tree.unflatten(jax.tree.structure(template), [np.array(leaf) for leaf in checkpoint.leaves])
 
 
 def run_stage(carry: Carry, stage: Stage, problem: Problem, *, block: int,
