@@ -9,7 +9,7 @@ time (`ddjax.training.width_groups`); convolutions are patch matmuls on a CPU an
 
 Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `cnn_mnist1d:cpu` the light one;
                                                   smoke: cnn_mnist1d:smoke)
-Runtime:  7 min 58 s and 7 min 50 s (two runs) on the quiet 2-core Intel Xeon CPU on a fast hour; `cpu`: 1 min 44 s.
+Runtime:  7 min 58 s and 7 min 50 s (two runs) on the quiet 2-core Intel Xeon CPU on a fast hour; `cpu`: 1 min 55 s (2-core AMD EPYC, quiet).
 Result:   default, measured (one seed): test error falls from 0.608 (width 2) to 0.227 (width 8), rises to a
           peak of 0.374 at width 20 (0.373 at 22), just below the interpolation threshold (width 24: the first
           with train error 0 on the noisy labels; width 22 still misfits 5.9% of them), and falls again to

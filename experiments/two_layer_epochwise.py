@@ -20,7 +20,8 @@ Result:   seed means of 5 seeds (experiments/results/two_layer_epochwise/, -matc
           256, 0.085 at 1024 (0.017 at 4096 in benchmarks/epochwise_regime.py); matched 0.041 up to its
           early-stopping step at 1024, 0.655 over all steps (it later overfits far less than the linearization).
           Power (`:power`, 50 seeds at width 1024 in 10 groups of 5, benchmarks/seed_groups.py): true in 7 of 10
-          groups (4 of 5 groups of 10); `:power_matched`: MATCHED_POWER.
+          groups (4 of 5 groups of 10); `:power_matched`: 0 of 10
+          (every group U-shaped).
 """
 
 from ddjax.config import Config
