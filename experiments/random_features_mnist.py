@@ -1,4 +1,4 @@
-"""Belkin et al. (2019), Fig. 2: random Fourier features on an MNIST subset of n = 10^4, minimum-norm read-out.
+"""Belkin et al. (2019), Fig. 2: random Fourier features on n = 10^4 images of real MNIST, minimum-norm read-out.
 
 N random Fourier features (sqrt(2) cos of Gaussian projections plus uniform phases, 1/sqrt(N) scaling) of the
 standardized pixels, a linear read-out fitted to one-hot labels in closed form (float64), for 16 values of N from
@@ -6,7 +6,8 @@ standardized pixels, a linear read-out fitted to one-hot labels in closed form (
 `feature_draw=independent` for separate draws), solved in stages over N, checkpointed after each stage
 (docs/random_features_scale.md).
 
-Command:  python -m ddjax.run random_features_mnist     (variants: small, ridge, ridge_small, smoke)
+Command:  python -m ddjax.run random_features_mnist     (variants: small, ridge, ridge_small; a check:
+          random_features_mnist:smoke)
 Variant:  small: n = 2000, N from 200 to 12000. ridge: 6 ridge strengths 0, 1e-6 .. 1e-2 and a 20% validation
           split (n_train = 12500, fitting 10^4). ridge_small: the same at n = 1000.
 Runtime:  full size through the staged solver (benchmarks/random_features_scale.py), 2-core AMD EPYC CPU under load
