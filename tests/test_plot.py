@@ -86,5 +86,5 @@ def test_marks_both_thresholds_when_they_differ(tmp_path, monkeypatch):
                                  (None, {"interpolation threshold (8)"})):
         report = analyze(X, train, TEST, train_loss=train_loss)
         plot_curves(tmp_path / "both.png", X, train, TEST, report)
-        labels = {t.get_text() for t in saved[-1].axes[0].get_legend().get_texts()}
+        labels = {t.get_text() for t in saved[-1].legends[0].get_texts()}  # The legend sits under the axes.
         assert {label for label in labels if "threshold" in label or "train error 0" in label} == expected

@@ -45,7 +45,7 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
         early-stopping step.
     """
     x, train, test = check_curves(x, train_error, test_error)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
     ax = fig.add_subplot()
     _plot_curve(ax, x, train, "train", "tab:blue")
     _plot_curve(ax, x, test, "test", "tab:orange")
@@ -75,8 +75,8 @@ def plot_curves(path: str | os.PathLike, x: ArrayLike, train_error: ArrayLike, t
     ax.set_ylabel("error")
     ax.grid(True, which="major", alpha=0.3)
     if title:
-        ax.set_title(title)
-    ax.legend(fontsize="small")
+        ax.set_title(_fitted(title, fig), fontsize="medium")
+    _legend_below(fig, ax)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
 
@@ -95,7 +95,7 @@ def plot_regularization(path: str | os.PathLike, x: ArrayLike, strengths: ArrayL
     from matplotlib import colormaps
 
     x, strengths, test_means = np.asarray(x, float), np.asarray(strengths, float), np.asarray(test_means, float)
-    fig = Figure(figsize=(6.8, 4.6), layout="constrained")
+    fig = Figure(figsize=(6.8, 5.6), layout="constrained")
     ax = fig.add_subplot()
     colors = colormaps["viridis"](np.linspace(0.9, 0.1, len(strengths)))
     name = entry.get("axis", "strength")
@@ -121,12 +121,23 @@ def plot_regularization(path: str | os.PathLike, x: ArrayLike, strengths: ArrayL
     ax.set_xlabel(x_label)
     ax.set_ylabel("test error")
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(title or f"optimally regularized test error over {name}", fontsize="small")
+    ax.set_title(_fitted(title or f"optimally regularized test error over {name}", fig), fontsize="medium")
     if theory is not None:
         ax.plot([], [], color="gray", linestyle=":", label="theory (Hastie et al. 2019)")
-    ax.legend(fontsize="x-small", ncol=2)
+    _legend_below(fig, ax)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
+
+
+def _legend_below(fig: Figure, ax: Axes) -> None:
+    """The legend under the axes, so that it covers no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
+
+
+def _fitted(title: str, fig: Figure) -> str:
+    """`title` wrapped to the figure's width at the medium font (a slice's fixed coordinates can be long)."""
+    return textwrap.fill(title, width=int(fig.get_figwidth() * 11))
 
 
 def _plot_curve(ax: Axes, x: np.ndarray, errors: np.ndarray, name: str, color: str) -> None:
@@ -221,7 +232,7 @@ def plot_epochwise(path: str | os.PathLike, x: ArrayLike, steps: ArrayLike, test
     lines.set_ylabel(f"{y_label} (seed mean)")
     lines.grid(True, alpha=0.3)
     lines.legend(fontsize="small")
-    if title:  # Wrapped to the figure's width (a slice's fixed coordinates can be long).
-        fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 14)), fontsize="medium")
+    if title:
+        fig.suptitle(_fitted(title, fig), fontsize="medium")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, format="png")

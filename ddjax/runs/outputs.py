@@ -20,7 +20,7 @@ from ddjax.analysis.inputs import AnalysisInputs, analysis_inputs, inputs_from_d
 from ddjax.analysis.modelwise import DoubleDescentReport, seed_mean_and_error
 from ddjax.analysis.sweep_report import gather, member_grid, slices, strength_grid, sweep_report, x_axis
 from ddjax.analysis.theory import ridge_excess_risk
-from ddjax.config import AXES, Config, ConfigError, config_from_dict, recorded_coordinates, steps_per_epoch
+from ddjax.config import AXES, AXIS, Config, ConfigError, config_from_dict, recorded_coordinates, steps_per_epoch
 from ddjax.data.arrays import is_npz
 from ddjax.data.registry import DATASETS
 from ddjax.result import SweepResult
@@ -56,7 +56,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
     axis = x_axis(config)
     emc = report.get("effective_model_complexity")
     for i, (cut, analysis) in enumerate(zip(slices(result, config), reports)):
-        label = ", ".join(f"{k}={v}" for k, v in cut.fixed.items())
+        label = _settings(config, cut.fixed)
         overlay = _theory_overlay(config, axis, cut.fixed, cut.x, cut.test_error) if theory else None
         plot_curves(folder / figure_file(CURVES_FIGURE, i), cut.x, cut.train_error, cut.test_error, analysis,
                     x_label=axis, title=f"{name}: {label}", emc=emc[i]["emc"] if emc else None, overlay=overlay,
@@ -67,7 +67,7 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
             theory = _seed_mean(gather(result.curves["theory_risk"], index)) if "theory_risk" in result.curves else None
             entries = report["epochwise"][i * xs.size:(i + 1) * xs.size]  # Listed slice by slice, x by x.
             peaks = [(entry["peak"] or {}).get("step") for entry in entries]
-            label = ", ".join(f"{k}={v}" for k, v in fixed.items())
+            label = _settings(config, fixed)
             plot_epochwise(folder / figure_file(EPOCHWISE_FIGURE, i), xs, result.eval_steps, mean,
                            peak_steps=peaks, highlight=_highlight(xs, reports[i]), x_label=axis,
                            title=f"{name}: {'test error' if theory is None else 'test risk'} over training "
@@ -80,11 +80,17 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
         means = np.stack([seed_mean_and_error(e)[0] for e in errors])
         overlays = [_theory_overlay(config, axis, {**fixed, entry["axis"]: s}, xs, errors[j]) if theory else None
                     for j, s in enumerate(strengths)]
-        label = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        label = _settings(config, fixed)
         plot_regularization(folder / figure_file(REGULARIZATION_FIGURE, i), xs, strengths, means, entry,
                             x_label=axis, title=f"{name}: {label}" if label else name,
                             theory=None if overlays[0] is None else [o[:2] for o in overlays],
                             log_y=overlays[0] is not None)
+
+
+def _settings(config: Config, fixed: dict[str, Any]) -> str:
+    """A slice's fixed coordinates for a title, without the axes that do not apply to the config (a closed
+    form's learning rate)."""
+    return ", ".join(f"{k}={v}" for k, v in fixed.items() if k not in AXIS or AXIS[k].applies(config) is None)
 
 
 def _early_stopped(report: dict[str, Any], i: int) -> list[tuple[list, list, str]]:
