@@ -10,16 +10,18 @@ Command:  python -m ddjax.run random_features_mnist     (variants: small, ridge,
           random_features_mnist:smoke)
 Variant:  small: n = 2000, N from 200 to 12000. ridge: 6 ridge strengths 0, 1e-6 .. 1e-2 and a 20% validation
           split (n_train = 12500, fitting 10^4). ridge_small: the same at n = 1000.
-Runtime:  full size through the staged solver (benchmarks/random_features_scale.py), 2-core AMD EPYC CPU under load
-          6-9: 35.7 min (ridge 49.4 min, peak RSS 6.9 GB); small 32 s, ridge_small 23 s (quiet).
-Result:   full size (n = 10^4): test error 0.0645 (N = 1000) falls to 0.0486 (N = 3915, the under-parameterized
-          minimum), peaks at 0.849 at N = n, then falls to 0.0320 at N = 60000, below that minimum: Belkin et al.'s
-          Fig. 2. `ridge`: lambda = 0 gives the same curve, lambda >= 1e-6 removes the peak (0.0382 at N = n).
+Runtime:  17 min 13 s for the whole command (peak RSS 5.9 GiB), `ridge` 19 min 37 s (6.5 GiB), 2-core AMD EPYC CPU
+          with a one-core job beside it part of the time; small 32 s, ridge_small 23 s (quiet).
+Result:   full size (experiments/results/random_features_mnist/): test error 0.0645 (N = 1000) falls to 0.0486
+          (N = 3915, the under-parameterized minimum), peaks at 0.849 at N = n, then falls to 0.0320 at N = 60000,
+          below that minimum: Belkin et al.'s Fig. 2; `double_descent: true` (p = 0.001, one seed). `ridge`:
+          lambda = 0 gives the same curve, lambda >= 1e-6 removes the peak (0.0382 at N = n); the optimally
+          regularized curve is monotone (oracle p = 0.96, validation p = 0.93).
           `small` (experiments/results/random_features_mnist-small/): 0.125 (N = 556) -> peak 0.851 at N = n
-          -> 0.065 at N = 12000; `double_descent: true` (p = 0.001, one seed, against the test images'
-          binomial noise). ridge_small (fits 1000 rows; experiments/results/random_features_mnist-ridge_small/):
-          min-norm peak 0.858 at N = n = 1000; the optimally regularized curve, by the oracle and by validation,
-          is monotone (p = 1). Details: docs/experiments.md.
+          -> 0.065 at N = 12000; true (p = 0.001 against the test images' binomial noise). ridge_small (fits
+          1000 rows; experiments/results/random_features_mnist-ridge_small/): min-norm peak 0.858 at N = n = 1000;
+          the optimally regularized curve, by the oracle and by validation, is monotone (p = 1). Details:
+          docs/experiments.md.
 """
 
 from ddjax.config import Config, geometric_widths

@@ -195,7 +195,8 @@ def extra_sections(result: SweepResult, config: Config, cuts: list[Slice], repor
         for entry, verdict in zip(sections["gd_theory"], sections["epochwise"]):
             entry["epochwise_double_descent"] = verdict["epochwise_double_descent"]
             entry["verdict_agrees"] = verdict["epochwise_double_descent"] == entry["theory_double_descent"]
-    if "val_error" in result.curves:  # Members held out validation rows: early stopping beside the last step.
+    # Members held out validation rows and were evaluated more than once: early stopping beside the last step.
+    if "val_error" in result.curves and len(result.eval_steps) > 1:
         sections["early_stopping"] = early_stopping_section(result, config, inputs.n_test)
     if axis == "n_train":
         sections["effective_model_complexity"] = [
