@@ -43,7 +43,12 @@ if which == "user":
 config = ddjax.replace(ddjax.experiment_config("mlp_mnist1d"), model="net" if which == "user" else "mlp",
                        steps=steps, n_bootstrap=0)
 start = time.perf_counter()
-result = run_sweep(config, scheme="grouped") if which == "mlp_grouped" else run_sweep(config)
+if which == "mlp_grouped":
+    result = run_sweep(config, scheme="grouped")
+elif which == "user_serial":
+    result = run_sweep(config, mode="serial")
+else:
+    result = run_sweep(config)
 wall = time.perf_counter() - start
 print(json.dumps({"wall_seconds": wall, "compile_seconds": result.compile_seconds,
                   "run_seconds": result.run_seconds, "n_compiles": result.n_compiles, "scheme": result.scheme,
@@ -60,11 +65,45 @@ def one_round(which: str, steps: int) -> dict:
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "process_seconds": time.perf_counter() - start}
 
 
+def torch_round(steps: int) -> dict | None:
+    """The same sweep as a plain PyTorch loop (`torch_peer`): each (width, seed) built, trained with Adam and
+    evaluated alone, one after another; None where torch is not installed."""
+    try:
+        import torch
+        import torch_peer
+    except ImportError:
+        return None
+    from ddjax import experiment_config, replace
+    from ddjax.data.datasets import member_labels
+    from ddjax.data.registry import load_dataset
+
+    config = replace(experiment_config("mlp_mnist1d"), steps=steps)
+    data = load_dataset(config)
+    n = config.n_train[0]
+    eval_at = torch_peer.evaluation_steps(config.steps, config.n_evals)
+    start = time.perf_counter()
+    for seed in config.seed:
+        labels = member_labels(data, n, config.label_noise[0], seed, config.data_seed)[:n]
+        tensors = (torch.tensor(data.x_train[:n]), torch.tensor(labels, dtype=torch.long),
+                   torch.tensor(data.x_test), torch.tensor(data.y_test, dtype=torch.long))
+        for width in config.width:
+            torch.manual_seed(seed)
+            model = torch_peer.mlp(tensors[0].shape[1], width, config.depth, data.n_classes)
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate[0])
+            batches = torch_peer.random_batches(n, config.batch_size, config.steps)
+            torch_peer.train_alone(model, optimizer, batches, tensors, eval_at)
+    return {"wall_seconds": time.perf_counter() - start, "torch_version": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/user-module-cpu.json")
+    parser.add_argument("--peers", action="store_true",
+                        help="after the rounds, once each: the user module in serial mode (one program a width) "
+                             "and the PyTorch loop (where torch is installed)")
     args = parser.parse_args()
     steps, rounds = (2000, 1) if args.quick else (8000, args.rounds)
     runs: dict[str, list[dict]] = {"user": [], "mlp": [], "mlp_grouped": []}
@@ -83,6 +122,12 @@ def main() -> None:
               "load_average_at_end": os.getloadavg(), "steps": steps, "rounds": rounds, "runs": runs,
               "median": median, "ratio_user_to_builtin": ratio,
               "ratio_user_to_builtin_grouped": grouped}
+    if args.peers:
+        record["peers"] = {"user_serial": one_round("user_serial", steps), "torch": torch_round(steps)}
+        for way, row in record["peers"].items():
+            wall = None if row is None else row["wall_seconds"]
+            print(f"{way}: " + ("skipped (torch is not installed)" if wall is None else
+                                f"{wall:.1f} s, {wall / median['user']['wall_seconds']:.2f}x the padded user module"))
     with open(args.out, "w") as f:
         json.dump(record, f, indent=1)
 

@@ -9,14 +9,15 @@ time (`ddjax.training.width_groups`); convolutions are patch matmuls on a CPU an
 
 Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `cnn_mnist1d:cpu` the light one;
                                                   smoke: cnn_mnist1d:smoke)
-Runtime:  7 min 58 s and 7 min 50 s (two runs) on the quiet 2-core Intel Xeon CPU on a fast hour; `cpu`: 1 min 55 s (2-core AMD EPYC, quiet).
+Runtime:  7 min 58 s and 7 min 50 s (two runs) on the quiet 2-core Intel Xeon CPU on a fast hour; `cpu`: 66 s
+          (2-core AMD EPYC CPU, quiet).
 Result:   default, measured (one seed): test error falls from 0.608 (width 2) to 0.227 (width 8), rises to a
           peak of 0.374 at width 20 (0.373 at 22), just below the interpolation threshold (width 24: the first
           with train error 0 on the noisy labels; width 22 still misfits 5.9% of them), and falls again to
           0.30-0.34 from width 50 on (0.302 at width 95): double descent true (p = 0.001 against the binomial
           noise of the 12000 test samples: one seed, not tested against seed noise).
-          `cpu`, measured (one seed, the quiet Intel Xeon): 0.671 (width 2) -> 0.210 (width 12) -> peak 0.356 at
-          width 32 (the threshold there: train error 0.004) -> 0.309 (width 64), double descent true (p = 0.001).
+          `cpu`, measured (one seed, 2-core AMD EPYC): 0.652 (width 2) -> 0.230 (width 12) -> peak 0.337 at
+          width 32, the threshold (train error 0 from there) -> 0.314 (width 64), double descent true (p = 0.001).
           The notebook reports the same shape for this channel sweep (a peak near the width that first fits the
           noisy labels, then a second descent). Test errors at every width: docs/experiments.md.
 """
