@@ -52,8 +52,7 @@ AXES: tuple[Axis, ...] = (
     Axis("label_noise", float, (0.0,), "fractions in [0, 1)", lambda v: 0 <= v < 1, "data"),
     Axis("n_train", int, (1000,), "integers >= 1", lambda v: v >= 1, "data", "int32", batch_stream=True),
     Axis("learning_rate", float, (1e-3,), "finite numbers > 0", lambda v: math.isfinite(v) and v > 0, "optimizer",
-         "float32", applies=lambda c: None if c.method != "min_norm" else
-         "method=min_norm (learning_rate applies to method=train or gradient_descent)"),
+         "float32"),
     Axis("momentum", float, (0.9,), "numbers in [0, 1)", lambda v: 0 <= v < 1, "optimizer", "float32",
          applies=_only_with("optimizer", "momentum", "momentum"), needed=lambda c: c.optimizer == "momentum",
          recorded_at_default=False),

@@ -88,9 +88,10 @@ def write_figures(folder: pathlib.Path, result: SweepResult, config: Config, nam
 
 
 def _settings(config: Config, fixed: dict[str, Any]) -> str:
-    """A slice's fixed coordinates for a title, without the axes that do not apply to the config (a closed
-    form's learning rate)."""
-    return ", ".join(f"{k}={v}" for k, v in fixed.items() if k not in AXIS or AXIS[k].applies(config) is None)
+    """A slice's fixed coordinates for a title, without the axes that do not apply to the config: those refused
+    away from their default, and a closed form's optimizer axes (it has no optimizer)."""
+    return ", ".join(f"{k}={v}" for k, v in fixed.items() if k not in AXIS or (
+        AXIS[k].applies(config) is None and not (config.method == "min_norm" and AXIS[k].enters == "optimizer")))
 
 
 def _early_stopped(report: dict[str, Any], i: int) -> list[tuple[list, list, str]]:
