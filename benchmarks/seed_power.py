@@ -1,7 +1,7 @@
 """The power of a finished run's double-descent verdict by seed count: how many seeds its peak needs.
 
-    PYTHONPATH=. python benchmarks/seed_power.py experiments/results/mlp_mnist            # 400 draws per S
-    PYTHONPATH=. python benchmarks/seed_power.py experiments/results/mlp_mnist --quick    # 100 draws per S
+    PYTHONPATH=. python benchmarks/seed_power.py experiments/results/mlp_mnist-2seeds          # 400 draws per S
+    PYTHONPATH=. python benchmarks/seed_power.py experiments/results/mlp_mnist-2seeds --quick    # 100 draws per S
 
 The alternative is the run itself: its seed-mean test-error curve m (peak included) is taken as the true curve,
 and each simulated data set draws S seeds y[s, k] = m_k + sd_k z[s, k], z standard normal, with the verdict's own

@@ -9,14 +9,15 @@ error on the 10000 clean test images. 7 seeds: the smallest count with 90% power
 
 Command:  python -m ddjax.run mlp_mnist     (variants: mlp_mnist:cpu, mlp_mnist:noise, mlp_mnist:smoke)
 Variant:  cpu: one seed, 6000 steps, 12 evaluations; noise: label noise 0, 10%, 20% in one run, one seed.
-Runtime:  7 seeds: not run to the end here (2.0 steps/s on the 2-core AMD EPYC CPU under load, about 23 min projected
-          on the quiet 2-core Intel Xeon from the 2-seed run's 6 min 42 s); `cpu` 4 min 35 s under load.
-Result:   2 seeds (experiments/results/mlp_mnist/): test error 0.339 at width 5 rises to a peak of 0.376 at
-          width 18, the interpolation threshold, then falls to 0.155 at width 1000, the seeds within 0.01;
-          `double_descent: false` (p = 0.056, level 0.05), hence 7 seeds. `cpu` (one seed): 0.264 -> peak
-          0.306 (width 18) -> 0.152, true (p = 0.001 against the test set's binomial noise); without label noise
-          the curve falls monotonically. `noise`: the peak grows with noise (none at 0, p = 0.007 at 10%,
-          p = 0.001 at 20%). Details: docs/experiments.md.
+Runtime:  7 seeds: 67 min 26 s for the whole command (2-core AMD EPYC CPU, test suites beside it about half of
+          the time): past 15 min, hence `cpu` (4 min 35 s under load).
+Result:   7 seeds (experiments/results/mlp_mnist/): test error 0.341 at width 5 rises to 0.370 at widths 12-18,
+          then falls to 0.156 at width 1000; `double_descent: false` (p = 0.21): the 0.029 rise is within the
+          seeds' noise. The 2-seed run (experiments/results/mlp_mnist-2seeds/): 0.339 -> peak 0.376 (width 18,
+          the threshold) -> 0.155, p = 0.056, whose simulated 92% power at 7 seeds this run does not bear out.
+          `cpu` (one seed): 0.264 -> peak 0.306 (width 18) -> 0.152, true (p = 0.001 against the test set's
+          binomial noise); without label noise the curve falls monotonically. `noise`: the peak grows with noise
+          (none at 0, p = 0.007 at 10%, p = 0.001 at 20%). Details: docs/experiments.md.
 """
 
 from ddjax.config import Config, geometric_widths
