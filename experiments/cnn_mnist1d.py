@@ -9,13 +9,13 @@ time (`ddjax.training.width_groups`); convolutions are patch matmuls on a CPU an
 
 Command:  python -m ddjax.run cnn_mnist1d            (the full notebook sweep; `cnn_mnist1d:cpu` the light one;
                                                   smoke: cnn_mnist1d:smoke)
-Runtime:  7 min 58 s and 7 min 50 s (two runs) on the quiet 2-core Intel Xeon CPU on a fast hour; `cpu`: 66 s
-          (2-core AMD EPYC CPU, quiet).
-Result:   default, measured (one seed): test error falls from 0.608 (width 2) to 0.227 (width 8), rises to a
-          peak of 0.374 at width 20 (0.373 at 22), just below the interpolation threshold (width 24: the first
-          with train error 0 on the noisy labels; width 22 still misfits 5.9% of them), and falls again to
-          0.30-0.34 from width 50 on (0.302 at width 95): double descent true (p = 0.001 against the binomial
-          noise of the 12000 test samples: one seed, not tested against seed noise).
+Runtime:  12 min 0 s for the whole command, `cpu` 66 s (2-core AMD EPYC CPU, quiet); 7 min 58 s on the quiet
+          Intel Xeon before the conv families became module families.
+Result:   default, measured (one seed, AMD EPYC): test error falls from 0.650 (width 2) to 0.217 (width 10),
+          rises to 0.35-0.37 from width 18 to 35 (peak 0.365 at 35; the interpolation threshold, the first width
+          with train error 0 on the noisy labels, is 24), and falls to 0.30-0.31 at widths 85-100: double descent
+          true (p = 0.001 against the binomial noise of the 12000 test samples: one seed, not tested against seed
+          noise). Before the module-family form (Intel Xeon): peak 0.374 at width 20, threshold 24, true.
           `cpu`, measured (one seed, 2-core AMD EPYC): 0.652 (width 2) -> 0.230 (width 12) -> peak 0.337 at
           width 32, the threshold (train error 0 from there) -> 0.314 (width 64), double descent true (p = 0.001).
           The notebook reports the same shape for this channel sweep (a peak near the width that first fits the
